@@ -1,0 +1,46 @@
+/*
+ * base/alloc.h - the one allocation wrapper of nuvom (internal).
+ *
+ * Release builds take job records and payloads from jemalloc through its
+ * non-standard entry points (mallocx/sdallocx), so that jemalloc serves
+ * nuvom's memory without replacing the host program's malloc and without
+ * ever mixing the two heaps. Sanitizer builds (NUVOM_NO_JEMALLOC) use the
+ * system allocator, which ASan/TSan must own.
+ *
+ * Every pointer that nuvom hands to a user through void ** / char ** comes
+ * from nv__malloc and goes back through nv_free().
+ */
+#ifndef NV_BASE_ALLOC_H
+#define NV_BASE_ALLOC_H
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef NUVOM_NO_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#define nv__malloc(n) mallocx((n) ? (n) : 1, 0)
+#define nv__calloc(n, s) mallocx(((n) * (s)) ? (n) * (s) : 1, MALLOCX_ZERO)
+#define nv__free(p)                                                            \
+	do {                                                                   \
+		void *nv__p_ = (p);                                            \
+		if (nv__p_)                                                    \
+			dallocx(nv__p_, 0);                                    \
+	} while (0)
+#define nv__realloc(p, n) ((p) ? rallocx((p), (n) ? (n) : 1, 0) : mallocx((n) ? (n) : 1, 0))
+#else
+#define nv__malloc(n) malloc((n) ? (n) : 1)
+#define nv__calloc(n, s) calloc((n) ? (n) : 1, (s) ? (s) : 1)
+#define nv__free(p) free(p)
+#define nv__realloc(p, n) realloc((p), (n) ? (n) : 1)
+#endif
+
+/* Aligned allocation (alignment a power of two, e.g. a cache line). */
+void *nv__aligned_alloc(size_t align, size_t size);
+void nv__aligned_free(void *p);
+
+/* Copies of strings/bytes in the nuvom heap; NULL on ENOMEM. */
+char *nv__strdup(const char *s);
+void *nv__memdup(const void *p, size_t n);
+
+#endif /* NV_BASE_ALLOC_H */

@@ -1,0 +1,279 @@
+/*
+ * ring.c - bounded MPMC ring of pointers (nuvom/ring.h).
+ *
+ * Design. Each slot carries a sequence number next to its item, in the
+ * manner of the per-slot-sequence queues (Vyukov's bounded MPMC queue): the
+ * slot for position p is free for the producer of p when seq == p, and full
+ * for the consumer of p when seq == p + 1; the consumer hands it to the
+ * producer of the next lap by storing seq = p + capacity. Positions are
+ * 64-bit and never wrap in practice, so there is no ABA on them.
+ *
+ * Two indices, tail (next position to push) and head (next to pop), each on
+ * its own cache line. A single push or pop claims its position with one CAS
+ * on the index; a bulk call claims k positions with one CAS after checking
+ * that the k slots are ready, so a batch costs one contended atomic instead
+ * of k. Nobody ever waits for another thread: a push that meets a slot
+ * still held by a slow consumer reports full, a pop that meets a slot whose
+ * producer was preempted mid-push reports empty. Other threads keep working
+ * on other slots, unlike rings that publish a shared tail in order (where
+ * one preempted producer stalls every producer behind it).
+ *
+ * Differences from the textbook queue that matter for speed:
+ *  - the read of the slot's seq before the claim is the only check (no
+ *    read of the opposite index), and a failed CAS retries at the position
+ *    it observed without reloading anything else;
+ *  - the indices keep a private, line-local copy of the slot array pointer
+ *    and mask so that a claim touches exactly two lines: the index and the
+ *    slot;
+ *  - bulk operations scan ready slots with plain acquire loads and claim
+ *    them at once.
+ *
+ * Memory ordering (see each atomic below):
+ *  - producer: store item (plain), then store-release seq = p + 1;
+ *  - consumer: load-acquire seq == p + 1 (pairs with that release), claim,
+ *    read item, then store-release seq = p + cap;
+ *  - producer of the next lap: load-acquire seq == p + cap (pairs with the
+ *    consumer's release, so the consumer's read of the item happened before
+ *    the producer overwrites it).
+ *  The CAS on head/tail is relaxed: it only arbitrates ownership of a
+ *  position; the data hand-off is ordered by the slot's seq.
+ */
+#include "nuvom/ring.h"
+
+#include <stdint.h>
+
+#include "base/alloc.h"
+#include "nuvom/error.h"
+
+#define NV_CACHELINE 64
+#define NV_RING_MAX ((size_t)1 << 30)
+
+struct nv_slot {
+	uint64_t seq; /* atomic */
+	void *item;
+};
+
+struct nv_ring {
+	/* Producers' line. */
+	uint64_t tail __attribute__((aligned(NV_CACHELINE))); /* atomic */
+	struct nv_slot *pslots;
+	uint64_t pmask;
+	/* Consumers' line. */
+	uint64_t head __attribute__((aligned(NV_CACHELINE))); /* atomic */
+	struct nv_slot *cslots;
+	uint64_t cmask;
+	/* Read-only after create. */
+	size_t cap __attribute__((aligned(NV_CACHELINE)));
+	struct nv_slot *slots;
+};
+
+int
+nv_ring_create(nv_ring **out, size_t capacity)
+{
+	nv_ring *r;
+	size_t cap = 2;
+
+	if (out == NULL || capacity == 0 || capacity > NV_RING_MAX)
+		return NV_EINVAL;
+	while (cap < capacity)
+		cap <<= 1;
+	r = nv__aligned_alloc(NV_CACHELINE, sizeof(*r));
+	if (r == NULL)
+		return NV_ENOMEM;
+	r->slots = nv__aligned_alloc(NV_CACHELINE, cap * sizeof(struct nv_slot));
+	if (r->slots == NULL) {
+		nv__aligned_free(r);
+		return NV_ENOMEM;
+	}
+	for (size_t i = 0; i < cap; i++)
+		r->slots[i].seq = i;
+	r->cap = cap;
+	r->pslots = r->cslots = r->slots;
+	r->pmask = r->cmask = cap - 1;
+	r->head = r->tail = 0;
+	/* Publication of the ring to other threads is the caller's job (it
+	 * passes the pointer through something that orders it). */
+	*out = r;
+	return 0;
+}
+
+void
+nv_ring_destroy(nv_ring *r)
+{
+	if (r == NULL)
+		return;
+	nv__aligned_free(r->slots);
+	nv__aligned_free(r);
+}
+
+bool
+nv_ring_try_push(nv_ring *r, void *item)
+{
+	struct nv_slot *slots = r->pslots;
+	uint64_t mask = r->pmask;
+	uint64_t pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+
+	for (;;) {
+		struct nv_slot *s = &slots[pos & mask];
+		/* Acquire pairs with the consumer's release of seq = pos
+		 * (previous lap): its read of the old item is done. */
+		uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		int64_t dif = (int64_t)(seq - pos);
+		if (dif == 0) {
+			/* Relaxed: the CAS only decides who owns pos. */
+			if (__atomic_compare_exchange_n(&r->tail, &pos, pos + 1,
+							true, __ATOMIC_RELAXED,
+							__ATOMIC_RELAXED)) {
+				s->item = item;
+				/* Release: the item store above is visible
+				 * to whoever acquires seq == pos + 1. */
+				__atomic_store_n(&s->seq, pos + 1,
+						 __ATOMIC_RELEASE);
+				return true;
+			}
+			/* pos now holds the tail another producer left. */
+		} else if (dif < 0) {
+			return false; /* a lap behind: full */
+		} else {
+			pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+		}
+	}
+}
+
+bool
+nv_ring_try_pop(nv_ring *r, void **item)
+{
+	struct nv_slot *slots = r->cslots;
+	uint64_t mask = r->cmask;
+	uint64_t pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+
+	for (;;) {
+		struct nv_slot *s = &slots[pos & mask];
+		/* Acquire pairs with the producer's release of seq = pos+1. */
+		uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		int64_t dif = (int64_t)(seq - (pos + 1));
+		if (dif == 0) {
+			if (__atomic_compare_exchange_n(&r->head, &pos, pos + 1,
+							true, __ATOMIC_RELAXED,
+							__ATOMIC_RELAXED)) {
+				*item = s->item;
+				/* Release: our read of the item happens
+				 * before the next lap's producer reuses it. */
+				__atomic_store_n(&s->seq, pos + mask + 1,
+						 __ATOMIC_RELEASE);
+				return true;
+			}
+		} else if (dif < 0) {
+			return false; /* not yet published: empty */
+		} else {
+			pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+		}
+	}
+}
+
+size_t
+nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
+{
+	struct nv_slot *slots = r->pslots;
+	uint64_t mask = r->pmask;
+	uint64_t pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	size_t k;
+
+	if (n > mask + 1)
+		n = mask + 1;
+	for (;;) {
+		/* Count the free slots from pos: each must be at seq == its
+		 * position (acquire pairs with the consumers' release). A slot
+		 * ahead (seq > position) means another producer moved tail. */
+		for (k = 0; k < n; k++) {
+			uint64_t p = pos + k;
+			uint64_t seq = __atomic_load_n(&slots[p & mask].seq,
+						       __ATOMIC_ACQUIRE);
+			if (seq != p)
+				break;
+		}
+		if (k == 0) {
+			uint64_t seq = __atomic_load_n(&slots[pos & mask].seq,
+						       __ATOMIC_ACQUIRE);
+			if ((int64_t)(seq - pos) < 0)
+				return 0; /* full */
+			pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+			continue;
+		}
+		/* One CAS claims positions [pos, pos + k). */
+		if (__atomic_compare_exchange_n(&r->tail, &pos, pos + k, true,
+						__ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			break;
+	}
+	for (size_t i = 0; i < k; i++) {
+		struct nv_slot *s = &slots[(pos + i) & mask];
+		s->item = items[i];
+		/* Release per slot: consumers may take them one by one. */
+		__atomic_store_n(&s->seq, pos + i + 1, __ATOMIC_RELEASE);
+	}
+	return k;
+}
+
+size_t
+nv_ring_pop_bulk(nv_ring *r, void **items, size_t n)
+{
+	struct nv_slot *slots = r->cslots;
+	uint64_t mask = r->cmask;
+	uint64_t pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	size_t k;
+
+	if (n > mask + 1)
+		n = mask + 1;
+	for (;;) {
+		/* Count published slots from pos (acquire pairs with the
+		 * producers' release of seq = position + 1). */
+		for (k = 0; k < n; k++) {
+			uint64_t p = pos + k;
+			uint64_t seq = __atomic_load_n(&slots[p & mask].seq,
+						       __ATOMIC_ACQUIRE);
+			if (seq != p + 1)
+				break;
+		}
+		if (k == 0) {
+			uint64_t seq = __atomic_load_n(&slots[pos & mask].seq,
+						       __ATOMIC_ACQUIRE);
+			if ((int64_t)(seq - (pos + 1)) < 0)
+				return 0; /* empty */
+			pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&r->head, &pos, pos + k, true,
+						__ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			break;
+	}
+	for (size_t i = 0; i < k; i++) {
+		struct nv_slot *s = &slots[(pos + i) & mask];
+		items[i] = s->item;
+		/* Release: the read above happens before reuse. */
+		__atomic_store_n(&s->seq, pos + i + mask + 1, __ATOMIC_RELEASE);
+	}
+	return k;
+}
+
+size_t
+nv_ring_size(const nv_ring *r)
+{
+	/* Read head first: tail only grows, so tail - head >= the true size
+	 * at the moment head was read; clamp to [0, cap]. */
+	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+	int64_t n = (int64_t)(tail - head);
+	if (n < 0)
+		return 0;
+	if ((uint64_t)n > r->cap)
+		return r->cap;
+	return (size_t)n;
+}
+
+size_t
+nv_ring_capacity(const nv_ring *r)
+{
+	return r->cap;
+}

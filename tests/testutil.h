@@ -1,0 +1,41 @@
+/*
+ * tests/testutil.h - helpers shared by the cmocka tests.
+ *
+ * cmocka needs these includes in this order; every test includes this
+ * header first.
+ */
+#ifndef NV_TESTUTIL_H
+#define NV_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <cmocka.h>
+
+#include "nuvom.h"
+
+/* Stress scale: NV_STRESS_SCALE=n (percent, default 100) lets slow builds
+ * (TSan) run fewer items while keeping every check. */
+uint64_t nv_test_scaled(uint64_t n);
+
+/* True when built with a sanitizer (TSan/ASan) - for sizing only. */
+bool nv_test_sanitized(void);
+
+/* Waits until pred(arg) is true or deadline_ms passes; returns the final
+ * pred value. Polls with short sleeps: conditions, not fixed timing. */
+bool nv_test_wait_until(bool (*pred)(void *), void *arg, unsigned deadline_ms);
+
+/* Makes a fresh temporary directory (mkdtemp under $TMPDIR or /tmp) and
+ * returns its path in a static per-call buffer the caller must copy, or
+ * writes into buf. */
+void nv_test_tmpdir(char *buf, size_t len, const char *tag);
+
+/* rm -rf of a test directory (only below /tmp or $TMPDIR). */
+void nv_test_rmrf(const char *path);
+
+/* Pins the calling thread to cpu % ncpu (best effort). */
+void nv_test_pin(unsigned cpu);
+
+#endif
