@@ -179,6 +179,8 @@ nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
 	uint64_t pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 	size_t k;
 
+	if (n == 0)
+		return 0;
 	if (n > mask + 1)
 		n = mask + 1;
 	for (;;) {
@@ -223,6 +225,8 @@ nv_ring_pop_bulk(nv_ring *r, void **items, size_t n)
 	uint64_t pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 	size_t k;
 
+	if (n == 0)
+		return 0;
 	if (n > mask + 1)
 		n = mask + 1;
 	for (;;) {
