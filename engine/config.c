@@ -650,14 +650,6 @@ read_file(const char *path, char **out, size_t *outlen)
 		if (n == cap) {
 			char *nb;
 			size_t ncap = cap * 2;
-			if (cap > CFG_FILE_MAX) {
-				close(fd);
-				nv__free(buf);
-				snprintf(cfg_err, sizeof(cfg_err),
-					 "%s: larger than %u bytes", path,
-					 CFG_FILE_MAX);
-				return NV_ECONFIG;
-			}
 			if ((nb = nv__realloc(buf, ncap)) == NULL) {
 				close(fd);
 				nv__free(buf);
@@ -680,6 +672,14 @@ read_file(const char *path, char **out, size_t *outlen)
 		if (r == 0)
 			break;
 		n += (size_t)r;
+		if (n > CFG_FILE_MAX) {
+			close(fd);
+			nv__free(buf);
+			snprintf(cfg_err, sizeof(cfg_err),
+				 "%s: larger than %u bytes", path,
+				 CFG_FILE_MAX);
+			return NV_ECONFIG;
+		}
 	}
 	close(fd);
 	*out = buf;
