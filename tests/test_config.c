@@ -856,6 +856,60 @@ test_config_describe_round_trip(void **state)
 	assert_string_equal(b.result_backend, "plug.x");
 }
 
+/* docs/configuration.md: its table lists every variable, and its .env
+ * example loads as documented. */
+static void
+test_config_docs_agree(void **state)
+{
+	const char *src = getenv("NV_TEST_SRCDIR");
+	char path[512], *doc, *ex, *end;
+	const char *name;
+	char val[NV_CONFIG_STR + 32], row[96];
+	FILE *f;
+	long n;
+	nv_config c;
+	(void)state;
+	if (src == NULL)
+		skip();
+	snprintf(path, sizeof(path), "%s/../docs/configuration.md", src);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n > 0);
+	rewind(f);
+	doc = malloc((size_t)n + 1);
+	assert_non_null(doc);
+	assert_int_equal(fread(doc, 1, (size_t)n, f), (size_t)n);
+	doc[n] = '\0';
+	fclose(f);
+
+	nv_config_init(&c);
+	for (size_t i = 0; nv__config_describe(&c, i, &name, val, sizeof(val));
+	     i++) {
+		snprintf(row, sizeof(row), "| `%s` |", name);
+		if (strstr(doc, row) == NULL)
+			fail_msg("%s missing from the docs table", name);
+	}
+
+	ex = strstr(doc, "## The `.env` file");
+	assert_non_null(ex);
+	ex = strstr(ex, "```sh\n");
+	assert_non_null(ex);
+	ex += 6;
+	end = strstr(ex, "```");
+	assert_non_null(end);
+	assert_int_equal(
+	    nv__config_load(&c, ex, (size_t)(end - ex), "doc", false), 0);
+	assert_int_equal(c.workers, 4);
+	assert_string_equal(c.queue_backend, "sqlite");
+	assert_string_equal(c.data_dir, "/srv/nuvom data");
+	assert_int_equal(c.job_timeout_ms, 2500);
+	assert_string_equal(c.manifest_path, "/srv/a#b $literal");
+	assert_string_equal(c.sqlite_queue_path, "/srv/q$1.db");
+	free(doc);
+}
+
 int
 main(void)
 {
@@ -878,6 +932,7 @@ main(void)
 	    T(test_config_copy_repoints),
 	    T(test_config_paths),
 	    T(test_config_describe_round_trip),
+	    T(test_config_docs_agree),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
