@@ -338,7 +338,7 @@ parse_uint(const char *s, uint64_t max, uint64_t *out, bool *overflow)
 		if (*s < '0' || *s > '9')
 			return false;
 		d = (unsigned)(*s - '0');
-		if (v > (max - d) / 10) {
+		if (d > max || v > (max - d) / 10) {
 			*overflow = true;
 			/* keep checking the syntax: "99x" is junk first */
 			for (s++; *s != '\0'; s++)

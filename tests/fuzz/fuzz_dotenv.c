@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fz f = { size, 1, 0 };
+	struct fz f = {size, 1, 0};
 	char err[128];
 	nv_config cfg, before;
 	int rc;
