@@ -2,7 +2,11 @@
 /*
  * test_dotenv.c - the .env parser on its own (engine/dotenv.c): every
  * syntax form, every malformed-line error with its line number, callback
- * stop, and hostile bytes.
+ * stop, and hostile bytes; then nv_config_from_env with a .env file: the
+ * environment wins, file:line in messages, all or nothing, missing and
+ * unreadable files, and the example of docs/configuration.md.
+ *
+ * The file tests start and end with no NUVOM_* variable in the environment.
  */
 #include "testutil.h"
 
@@ -11,6 +15,10 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/config_int.h"
 #include "engine/dotenv.h"
 
 #define MAXKV 32
@@ -306,6 +314,278 @@ test_dotenv_small_error_buffer(void **state)
 	seen_free(&s);
 }
 
+/* ------------------------------------------- nv_config_from_env + file */
+
+static void
+clear_nuvom_env(void)
+{
+	char names[64][128];
+	int n;
+	do {
+		n = 0;
+		for (char **e = environ; e && *e && n < 64; e++) {
+			const char *eq = strchr(*e, '=');
+			size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+			if (strncmp(*e, "NUVOM_", 6) != 0 || len >= 128)
+				continue;
+			memcpy(names[n], *e, len);
+			names[n++][len] = '\0';
+		}
+		for (int i = 0; i < n; i++)
+			unsetenv(names[i]);
+	} while (n > 0);
+}
+
+static int
+env_setup(void **state)
+{
+	(void)state;
+	clear_nuvom_env();
+	return 0;
+}
+
+static int
+env_teardown(void **state)
+{
+	(void)state;
+	clear_nuvom_env();
+	return 0;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+	assert_int_equal(fclose(f), 0);
+}
+
+struct tmp {
+	char dir[256];
+	char path[300];
+};
+
+static void
+tmp_make(struct tmp *t, const char *text)
+{
+	nv_test_tmpdir(t->dir, sizeof(t->dir), "config");
+	snprintf(t->path, sizeof(t->path), "%s/.env", t->dir);
+	if (text != NULL)
+		write_file(t->path, text);
+}
+
+static void
+test_dotenv_load_file(void **state)
+{
+	struct tmp t;
+	nv_config c;
+	(void)state;
+	tmp_make(&t, "# app settings\n"
+		     "DATABASE_URL=postgres://u@h/db\n"
+		     "export NUVOM_MAX_WORKERS=3\n"
+		     "NUVOM_QUEUE_BACKEND = \"sqlite\"\n"
+		     "NUVOM_DATA_DIR='/var/lib/nuvom data'\n"
+		     "NUVOM_JOB_TIMEOUT_SECS=2.5 # seconds\n"
+		     "NUVOM_LOG_LEVEL=debug\r\n"
+		     "NUVOM_SQLITE_QUEUE_PATH=\"q\\$1.db\"\n"
+		     "NUVOM_BATCH_SIZE=8\n"
+		     "NUVOM_BATCH_SIZE=9\n");
+	nv_config_init(&c);
+	assert_int_equal(nv_config_from_env(&c, t.path), 0);
+	assert_int_equal(c.workers, 3);
+	assert_string_equal(c.queue_backend, "sqlite");
+	assert_string_equal(c.data_dir, "/var/lib/nuvom data");
+	assert_int_equal(c.job_timeout_ms, 2500);
+	assert_int_equal(c.log_level, NV_LOG_DEBUG);
+	assert_string_equal(c.sqlite_queue_path, "q$1.db");
+	assert_int_equal(c.batch_size, 9); /* the last assignment wins */
+	/* The file does not touch the process environment. */
+	assert_null(getenv("DATABASE_URL"));
+	assert_null(getenv("NUVOM_MAX_WORKERS"));
+
+	/* An empty file is fine. */
+	write_file(t.path, "");
+	nv_config_init(&c);
+	assert_int_equal(nv_config_from_env(&c, t.path), 0);
+	assert_int_equal(c.workers, 0);
+	nv_test_rmrf(t.dir);
+}
+
+static void
+test_dotenv_env_overrides_file(void **state)
+{
+	struct tmp t;
+	nv_config c;
+	(void)state;
+	tmp_make(&t, "NUVOM_MAX_WORKERS=3\n"
+		     "NUVOM_BATCH_SIZE=oops\n" /* shadowed: never checked */
+		     "NUVOM_FSYNC=always\n");
+	assert_int_equal(setenv("NUVOM_MAX_WORKERS", "5", 1), 0);
+	assert_int_equal(setenv("NUVOM_BATCH_SIZE", "64", 1), 0);
+	nv_config_init(&c);
+	assert_int_equal(nv_config_from_env(&c, t.path), 0);
+	assert_int_equal(c.workers, 5);
+	assert_int_equal(c.batch_size, 64);
+	assert_int_equal(c.fsync, NV_FSYNC_ALWAYS);
+
+	/* Without the environment (the internal loader), the file's bad
+	 * value is reported with file and line. */
+	{
+		static const char text[] = "NUVOM_MAX_WORKERS=3\n"
+					   "NUVOM_BATCH_SIZE=oops\n";
+		nv_config_init(&c);
+		assert_int_equal(nv__config_load(&c, text, sizeof(text) - 1,
+						 "mem.env", false),
+				 NV_ECONFIG);
+		assert_non_null(strstr(nv_config_error(),
+				       "NUVOM_BATCH_SIZE=\"oops\" (from "
+				       "mem.env:2)"));
+		assert_int_equal(c.workers, 0);
+	}
+	/* A bad environment value is reported even when the file is fine. */
+	assert_int_equal(setenv("NUVOM_MAX_WORKERS", "many", 1), 0);
+	nv_config_init(&c);
+	assert_int_equal(nv_config_from_env(&c, t.path), NV_ECONFIG);
+	assert_non_null(
+	    strstr(nv_config_error(),
+		   "NUVOM_MAX_WORKERS=\"many\" (from environment)"));
+	nv_test_rmrf(t.dir);
+}
+
+static void
+test_dotenv_load_errors(void **state)
+{
+	struct tmp t;
+	nv_config c, before;
+	char want[400];
+	(void)state;
+	nv_config_init(&before);
+
+	/* Bad value on line 3: file:line in the message, nothing applied. */
+	tmp_make(&t, "NUVOM_MAX_WORKERS=3\n\nNUVOM_FSYNC=sometimes\n");
+	nv_config_init(&c);
+	assert_int_equal(nv_config_from_env(&c, t.path), NV_ECONFIG);
+	snprintf(want, sizeof(want), "NUVOM_FSYNC=\"sometimes\" (from %s:3)",
+		 t.path);
+	assert_non_null(strstr(nv_config_error(), want));
+	assert_memory_equal(&c, &before, sizeof(c));
+
+	/* Unknown NUVOM_ name in the file. */
+	write_file(t.path, "OTHER=1\nNUVOM_TYPO=1\n");
+	assert_int_equal(nv_config_from_env(&c, t.path), NV_ECONFIG);
+	snprintf(want, sizeof(want), "unknown variable NUVOM_TYPO (from %s:2)",
+		 t.path);
+	assert_non_null(strstr(nv_config_error(), want));
+
+	/* Syntax error: path and line. */
+	write_file(t.path, "NUVOM_MAX_WORKERS=3\nNUVOM_FSYNC='off\n");
+	assert_int_equal(nv_config_from_env(&c, t.path), NV_ECONFIG);
+	snprintf(want, sizeof(want), "%s: line 2: unterminated", t.path);
+	assert_non_null(strstr(nv_config_error(), want));
+	assert_memory_equal(&c, &before, sizeof(c));
+
+	/* Larger than 1 MiB. */
+	{
+		size_t n = (1u << 20) + 10;
+		char *big = malloc(n + 1);
+		assert_non_null(big);
+		memset(big, '#', n);
+		big[n] = '\0';
+		write_file(t.path, big);
+		free(big);
+		assert_int_equal(nv_config_from_env(&c, t.path), NV_ECONFIG);
+		assert_non_null(strstr(nv_config_error(), "larger than"));
+	}
+	nv_test_rmrf(t.dir);
+}
+
+static void
+test_dotenv_missing_unreadable(void **state)
+{
+	struct tmp t;
+	nv_config c;
+	char p[400];
+	(void)state;
+	tmp_make(&t, NULL);
+	nv_config_init(&c);
+	assert_int_equal(nv_config_from_env(&c, t.path), NV_ENOENT);
+	assert_non_null(strstr(nv_config_error(), t.path));
+	assert_non_null(strstr(nv_config_error(), "cannot open"));
+
+	/* A path through a regular file (ENOTDIR) is missing too. */
+	write_file(t.path, "A=1\n");
+	snprintf(p, sizeof(p), "%s/sub/.env", t.path);
+	assert_int_equal(nv_config_from_env(&c, p), NV_ENOENT);
+
+	/* A directory cannot be read. */
+	assert_int_equal(nv_config_from_env(&c, t.dir), NV_EIO);
+	assert_non_null(strstr(nv_config_error(), "is a directory"));
+
+	/* Permission denied (root reads anything: skip that part). */
+	if (geteuid() != 0) {
+		assert_int_equal(chmod(t.path, 0), 0);
+		assert_int_equal(nv_config_from_env(&c, t.path), NV_EIO);
+		assert_non_null(strstr(nv_config_error(), t.path));
+		assert_int_equal(chmod(t.path, 0600), 0);
+	}
+	nv_test_rmrf(t.dir);
+}
+
+/* docs/configuration.md: its table lists every variable, and its .env
+ * example loads as documented. */
+static void
+test_dotenv_docs_agree(void **state)
+{
+	const char *src = getenv("NV_TEST_SRCDIR");
+	char path[512], *doc, *ex, *end;
+	const char *name;
+	char val[NV_CONFIG_STR + 32], row[96];
+	FILE *f;
+	long n;
+	nv_config c;
+	(void)state;
+	if (src == NULL)
+		skip();
+	snprintf(path, sizeof(path), "%s/../docs/configuration.md", src);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n > 0);
+	rewind(f);
+	doc = malloc((size_t)n + 1);
+	assert_non_null(doc);
+	assert_int_equal(fread(doc, 1, (size_t)n, f), (size_t)n);
+	doc[n] = '\0';
+	fclose(f);
+
+	nv_config_init(&c);
+	for (size_t i = 0; nv__config_describe(&c, i, &name, val, sizeof(val));
+	     i++) {
+		snprintf(row, sizeof(row), "| `%s` |", name);
+		if (strstr(doc, row) == NULL)
+			fail_msg("%s missing from the docs table", name);
+	}
+
+	ex = strstr(doc, "## The `.env` file");
+	assert_non_null(ex);
+	ex = strstr(ex, "```sh\n");
+	assert_non_null(ex);
+	ex += 6;
+	end = strstr(ex, "```");
+	assert_non_null(end);
+	assert_int_equal(
+	    nv__config_load(&c, ex, (size_t)(end - ex), "doc", false), 0);
+	assert_int_equal(c.workers, 4);
+	assert_string_equal(c.queue_backend, "sqlite");
+	assert_string_equal(c.data_dir, "/srv/nuvom data");
+	assert_int_equal(c.job_timeout_ms, 2500);
+	assert_string_equal(c.manifest_path, "/srv/a#b $literal");
+	assert_string_equal(c.sqlite_queue_path, "/srv/q$1.db");
+	free(doc);
+}
+
 int
 main(void)
 {
@@ -319,6 +599,13 @@ main(void)
 	    cmocka_unit_test(test_dotenv_huge_line_and_binary),
 	    cmocka_unit_test(test_dotenv_callback_stops),
 	    cmocka_unit_test(test_dotenv_small_error_buffer),
+#define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
+	    T(test_dotenv_load_file),
+	    T(test_dotenv_env_overrides_file),
+	    T(test_dotenv_load_errors),
+	    T(test_dotenv_missing_unreadable),
+	    T(test_dotenv_docs_agree),
+#undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
