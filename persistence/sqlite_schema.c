@@ -1,6 +1,6 @@
 /*
- * persistence/sqlite_schema.c - the on-disk schema of the SQLite store and
- * its migrations.
+ * persistence/sqlite_schema.c - the on-disk schema of the SQLite store, its
+ * migrations, and the checks and helpers its open runs.
  *
  * The database holds the folded state of the record stream, not the
  * stream: one row per job and per schedule, updated in place as records
@@ -34,9 +34,15 @@
  */
 #include "persistence/sqlite_schema.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "base/alloc.h"
 #include "base/log.h"
 #include "nuvom.h"
 
@@ -91,10 +97,18 @@ nv__sqlite_err(int rc)
 	}
 }
 
+int
+nv__sqlite_fail(sqlite3 *db, const char *path, const char *what, int rc)
+{
+	nv__err("sqlite store %s: %s: %s (%s)", path, what, sqlite3_errmsg(db),
+		sqlite3_errstr(rc));
+	return nv__sqlite_err(rc);
+}
+
 /* Runs a query that yields one integer; *out = 0 when it yields no row.
  * Returns an SQLite result code. */
-static int
-query_int(sqlite3 *db, const char *sql, int64_t *out)
+int
+nv__sqlite_query_int(sqlite3 *db, const char *sql, int64_t *out)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -122,21 +136,22 @@ read_version(sqlite3 *db, int64_t *version)
 	int64_t n;
 	int rc;
 
-	rc = query_int(db,
-		       "SELECT count(*) FROM sqlite_master"
-		       " WHERE type = 'table' AND name = 'meta'",
-		       &n);
+	rc = nv__sqlite_query_int(db,
+				  "SELECT count(*) FROM sqlite_master"
+				  " WHERE type = 'table' AND name = 'meta'",
+				  &n);
 	if (rc != SQLITE_OK)
 		return rc;
 	if (n == 0) {
-		rc = query_int(db, "SELECT count(*) FROM sqlite_master", &n);
+		rc = nv__sqlite_query_int(
+		    db, "SELECT count(*) FROM sqlite_master", &n);
 		*version = n == 0 ? 0 : -1;
 		return rc;
 	}
-	rc = query_int(db,
-		       "SELECT coalesce((SELECT value FROM meta"
-		       " WHERE key = 'schema_version'), -1)",
-		       version);
+	rc = nv__sqlite_query_int(db,
+				  "SELECT coalesce((SELECT value FROM meta"
+				  " WHERE key = 'schema_version'), -1)",
+				  version);
 	return rc;
 }
 
@@ -168,14 +183,6 @@ check_version(const char *path, int64_t v)
 	return 0;
 }
 
-static int
-fail(sqlite3 *db, const char *path, const char *what, int rc)
-{
-	nv__err("sqlite store %s: %s: %s (%s)", path, what, sqlite3_errmsg(db),
-		sqlite3_errstr(rc));
-	return nv__sqlite_err(rc);
-}
-
 int
 nv__sqlite_schema_migrate(sqlite3 *db, const char *path)
 {
@@ -183,9 +190,10 @@ nv__sqlite_schema_migrate(sqlite3 *db, const char *path)
 	int64_t v, app_id;
 	int rc, err;
 
-	rc = query_int(db, "PRAGMA application_id", &app_id);
+	rc = nv__sqlite_query_int(db, "PRAGMA application_id", &app_id);
 	if (rc != SQLITE_OK)
-		return fail(db, path, "reading the application id", rc);
+		return nv__sqlite_fail(db, path, "reading the application id",
+				       rc);
 	if (app_id != 0 && app_id != NV_SQLITE_APP_ID) {
 		nv__err("sqlite store %s: application id 0x%llx: not a nuvom "
 			"store",
@@ -195,7 +203,8 @@ nv__sqlite_schema_migrate(sqlite3 *db, const char *path)
 	/* Common case first, without the write lock: already current. */
 	rc = read_version(db, &v);
 	if (rc != SQLITE_OK)
-		return fail(db, path, "reading the schema version", rc);
+		return nv__sqlite_fail(db, path, "reading the schema version",
+				       rc);
 	if ((err = check_version(path, v)) != 0)
 		return err;
 	if (v == NV_SQLITE_SCHEMA_VERSION)
@@ -203,11 +212,13 @@ nv__sqlite_schema_migrate(sqlite3 *db, const char *path)
 
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
-		return fail(db, path, "locking for the schema upgrade", rc);
+		return nv__sqlite_fail(db, path,
+				       "locking for the schema upgrade", rc);
 	/* Re-read under the lock: another process may have upgraded it. */
 	rc = read_version(db, &v);
 	if (rc != SQLITE_OK) {
-		err = fail(db, path, "reading the schema version", rc);
+		err =
+		    nv__sqlite_fail(db, path, "reading the schema version", rc);
 		goto rollback;
 	}
 	if ((err = check_version(path, v)) != 0)
@@ -217,7 +228,7 @@ nv__sqlite_schema_migrate(sqlite3 *db, const char *path)
 		if (rc != SQLITE_OK) {
 			snprintf(sql, sizeof(sql), "migration to version %lld",
 				 (long long)v + 1);
-			err = fail(db, path, sql, rc);
+			err = nv__sqlite_fail(db, path, sql, rc);
 			goto rollback;
 		}
 	}
@@ -230,12 +241,124 @@ nv__sqlite_schema_migrate(sqlite3 *db, const char *path)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		err = fail(db, path, "storing the schema version", rc);
+		err =
+		    nv__sqlite_fail(db, path, "storing the schema version", rc);
 		goto rollback;
 	}
 	return 0;
 rollback:
 	if (!sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
+/* ------------------------------------------------- open-time helpers */
+
+/* Creates the missing directories above path (mkdir -p of its dirname). */
+int
+nv__sqlite_make_parents(const char *path)
+{
+	char *buf = nv__strdup(path);
+	int err = 0;
+
+	if (!buf)
+		return NV_ENOMEM;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+			nv__err("sqlite store %s: cannot create directory %s: "
+				"%s",
+				path, buf, strerror(errno));
+			err = NV_EIO;
+			break;
+		}
+		*p = '/';
+	}
+	nv__free(buf);
+	return err;
+}
+
+/* fsyncs the directory holding path, so a newly created database (and its
+ * WAL) keeps its directory entry across a power failure. */
+int
+nv__sqlite_sync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd, rc = 0;
+
+	if (!slash)
+		dir = nv__strdup(".");
+	else if (slash == path)
+		dir = nv__strdup("/");
+	else
+		dir = nv__memdup(path, (size_t)(slash - path) + 1);
+	if (!dir)
+		return NV_ENOMEM;
+	if (slash && slash != path)
+		dir[slash - path] = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		nv__err("sqlite store %s: cannot sync directory %s: %s", path,
+			dir, strerror(errno));
+		rc = NV_EIO;
+	}
+	if (fd >= 0)
+		close(fd);
+	nv__free(dir);
+	return rc;
+}
+
+/* Runs PRAGMA quick_check: the structural check of every page. */
+int
+nv__sqlite_check(sqlite3 *db, const char *path)
+{
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return nv__sqlite_fail(db, path, "integrity check", rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *res = (const char *)sqlite3_column_text(st, 0);
+
+		if (!res || strcmp(res, "ok") != 0) {
+			nv__err("sqlite store %s: integrity check failed: %s",
+				path, res ? res : "(null)");
+			err = NV_ECORRUPT;
+		}
+	} else {
+		err = nv__sqlite_fail(db, path, "integrity check", rc);
+	}
+	sqlite3_finalize(st);
+	return err;
+}
+
+int
+nv__sqlite_pragma(sqlite3 *db, const char *path, const char *sql,
+		  const char *expect)
+{
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return nv__sqlite_fail(db, path, sql, rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && expect) {
+		const char *res = (const char *)sqlite3_column_text(st, 0);
+
+		if (!res || strcmp(res, expect) != 0) {
+			nv__err("sqlite store %s: %s gave '%s', not '%s'", path,
+				sql, res ? res : "(null)", expect);
+			err = NV_EIO;
+		}
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		err = nv__sqlite_fail(db, path, sql, rc);
+	}
+	sqlite3_finalize(st);
 	return err;
 }

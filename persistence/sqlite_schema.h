@@ -1,6 +1,7 @@
 /*
  * persistence/sqlite_schema.h - internal interface of the SQLite store:
- * the on-disk schema (tables, version, migrations) and test hooks.
+ * the on-disk schema (tables, version, migrations), open-time checks and
+ * helpers, and a test hook.
  *
  * Only persistence/sqlite_store.c and its tests include this header.
  */
@@ -42,6 +43,25 @@ int nv__sqlite_schema_version(sqlite3 *db, int64_t *version);
 /* Maps an SQLite result code to NV_E* (NV_ECORRUPT for a damaged file,
  * NV_ENOMEM, otherwise NV_EIO). */
 int nv__sqlite_err(int rc);
+
+/* Logs "sqlite store <path>: <what>: <sqlite message>" and returns the
+ * NV_E* code of rc. */
+int nv__sqlite_fail(sqlite3 *db, const char *path, const char *what, int rc);
+
+/* Runs a query yielding one integer (*out = 0 without a row); returns an
+ * SQLite result code. */
+int nv__sqlite_query_int(sqlite3 *db, const char *sql, int64_t *out);
+
+/* Open-time helpers; each logs a message naming path and returns 0 or a
+ * negative NV_E* code. mkdir -p of path's directory; fsync of that
+ * directory; PRAGMA quick_check (NV_ECORRUPT on damage, a bad header or
+ * a file that is not a database); a PRAGMA whose first result must equal
+ * expect when expect is not NULL. */
+int nv__sqlite_make_parents(const char *path);
+int nv__sqlite_sync_parent(const char *path);
+int nv__sqlite_check(sqlite3 *db, const char *path);
+int nv__sqlite_pragma(sqlite3 *db, const char *path, const char *sql,
+		      const char *expect);
 
 /* Test hook: the connection of an open SQLite store (owned by the store;
  * use it only from the thread that owns the store). */

@@ -44,15 +44,12 @@
  *  - Record pointers handed to replay's callback borrow sqlite's column
  *    memory and are valid during that callback only.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -206,141 +203,6 @@ rollback(sq_store *s)
 		(void)run(s->st[ST_ROLLBACK]);
 }
 
-/* Creates the missing directories above path (mkdir -p of its dirname). */
-static int
-make_parents(const char *path)
-{
-	char *buf = nv__strdup(path);
-	int err = 0;
-
-	if (!buf)
-		return NV_ENOMEM;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-			nv__err("sqlite store %s: cannot create directory %s: "
-				"%s",
-				path, buf, strerror(errno));
-			err = NV_EIO;
-			break;
-		}
-		*p = '/';
-	}
-	nv__free(buf);
-	return err;
-}
-
-/* fsyncs the directory holding path, so a newly created database (and its
- * WAL) keeps its directory entry across a power failure. */
-static int
-sync_parent(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd, rc = 0;
-
-	if (!slash)
-		dir = nv__strdup(".");
-	else if (slash == path)
-		dir = nv__strdup("/");
-	else
-		dir = nv__memdup(path, (size_t)(slash - path) + 1);
-	if (!dir)
-		return NV_ENOMEM;
-	if (slash && slash != path)
-		dir[slash - path] = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0) {
-		nv__err("sqlite store %s: cannot sync directory %s: %s", path,
-			dir, strerror(errno));
-		rc = NV_EIO;
-	}
-	if (fd >= 0)
-		close(fd);
-	nv__free(dir);
-	return rc;
-}
-
-/* Logs a failed open step and returns its NV_E* code. */
-static int
-open_fail(sq_store *s, const char *what, int rc)
-{
-	nv__err("sqlite store %s: %s: %s (%s)", s->path, what,
-		s->db ? sqlite3_errmsg(s->db) : "-", sqlite3_errstr(rc));
-	return nv__sqlite_err(rc);
-}
-
-/* Runs PRAGMA quick_check: the structural check of every page. */
-static int
-check_file(sq_store *s)
-{
-	sqlite3_stmt *st;
-	int rc, err = 0;
-
-	rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return open_fail(s, "integrity check", rc);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		const char *res = (const char *)sqlite3_column_text(st, 0);
-
-		if (!res || strcmp(res, "ok") != 0) {
-			nv__err("sqlite store %s: integrity check failed: %s",
-				s->path, res ? res : "(null)");
-			err = NV_ECORRUPT;
-		}
-	} else {
-		err = open_fail(s, "integrity check", rc);
-	}
-	sqlite3_finalize(st);
-	return err;
-}
-
-static int
-exec_pragma(sq_store *s, const char *sql, const char *expect)
-{
-	sqlite3_stmt *st;
-	int rc, err = 0;
-
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return open_fail(s, sql, rc);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && expect) {
-		const char *res = (const char *)sqlite3_column_text(st, 0);
-
-		if (!res || strcmp(res, expect) != 0) {
-			nv__err("sqlite store %s: %s gave '%s', not '%s'",
-				s->path, sql, res ? res : "(null)", expect);
-			err = NV_EIO;
-		}
-	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		err = open_fail(s, sql, rc);
-	}
-	sqlite3_finalize(st);
-	return err;
-}
-
-/* Reads an integer query; returns an SQLite result code. */
-static int
-query_int(sq_store *s, const char *sql, int64_t *out)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	*out = 0;
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*out = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
 /* Records the WAL size after each commit; checkpoints from here only when
  * the owner lets the WAL grow far (maintain() normally does it between
  * batches, off the commit path). Runs on the committing thread. */
@@ -393,7 +255,7 @@ sq_open(nv_store **out, const nv_store_conf *conf)
 		err = NV_ENOMEM;
 		goto fail;
 	}
-	if ((err = make_parents(s->path)) != 0)
+	if ((err = nv__sqlite_make_parents(s->path)) != 0)
 		goto fail;
 	created = stat(s->path, &sb) != 0;
 	if (!created && !S_ISREG(sb.st_mode)) {
@@ -406,12 +268,12 @@ sq_open(nv_store **out, const nv_store_conf *conf)
 				 SQLITE_OPEN_NOMUTEX,
 			     NULL);
 	if (rc != SQLITE_OK) {
-		err = open_fail(s, "cannot open", rc);
+		err = nv__sqlite_fail(s->db, s->path, "cannot open", rc);
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
 	if ((rc = sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS)) != SQLITE_OK) {
-		err = open_fail(s, "busy timeout", rc);
+		err = nv__sqlite_fail(s->db, s->path, "busy timeout", rc);
 		goto fail;
 	}
 	if (sqlite3_db_readonly(s->db, "main") != 0) {
@@ -421,13 +283,15 @@ sq_open(nv_store **out, const nv_store_conf *conf)
 		goto fail;
 	}
 	/* The first read: a foreign file or a bad header fails here. */
-	if ((err = check_file(s)) != 0 ||
-	    (err = exec_pragma(s, "PRAGMA journal_mode = WAL", "wal")) != 0 ||
-	    (err = exec_pragma(s, sync_sql[s->fsync], NULL)) != 0)
+	if ((err = nv__sqlite_check(s->db, s->path)) != 0 ||
+	    (err = nv__sqlite_pragma(
+		 s->db, s->path, "PRAGMA journal_mode = WAL", "wal")) != 0 ||
+	    (err = nv__sqlite_pragma(s->db, s->path, sync_sql[s->fsync],
+				     NULL)) != 0)
 		goto fail;
 	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %d",
 		 JOURNAL_SIZE_LIMIT);
-	if ((err = exec_pragma(s, sql, NULL)) != 0)
+	if ((err = nv__sqlite_pragma(s->db, s->path, sql, NULL)) != 0)
 		goto fail;
 	if ((err = nv__sqlite_schema_migrate(s->db, s->path)) != 0)
 		goto fail;
@@ -436,25 +300,30 @@ sq_open(nv_store **out, const nv_store_conf *conf)
 					SQLITE_PREPARE_PERSISTENT, &s->st[i],
 					NULL);
 		if (rc != SQLITE_OK) {
-			err = open_fail(s, "preparing statements", rc);
+			err = nv__sqlite_fail(s->db, s->path,
+					      "preparing statements", rc);
 			goto fail;
 		}
 	}
 	/* max(meta, max(id)): ids never repeat even if meta lagged. */
-	if ((rc = query_int(s, "SELECT value FROM meta WHERE key='max_job_id'",
-			    &v1)) != SQLITE_OK ||
-	    (rc = query_int(s, "SELECT coalesce(max(id), 0) FROM jobs", &v2)) !=
-		SQLITE_OK) {
-		err = open_fail(s, "reading max job id", rc);
+	if ((rc = nv__sqlite_query_int(
+		 s->db, "SELECT value FROM meta WHERE key='max_job_id'",
+		 &v1)) != SQLITE_OK ||
+	    (rc = nv__sqlite_query_int(s->db,
+				       "SELECT coalesce(max(id), 0) FROM jobs",
+				       &v2)) != SQLITE_OK) {
+		err = nv__sqlite_fail(s->db, s->path, "reading max job id", rc);
 		goto fail;
 	}
 	s->max_job = (uint64_t)(v1 > v2 ? v1 : v2);
-	if ((rc =
-		 query_int(s, "SELECT value FROM meta WHERE key='max_sched_id'",
-			   &v1)) != SQLITE_OK ||
-	    (rc = query_int(s, "SELECT coalesce(max(id), 0) FROM schedules",
-			    &v2)) != SQLITE_OK) {
-		err = open_fail(s, "reading max schedule id", rc);
+	if ((rc = nv__sqlite_query_int(
+		 s->db, "SELECT value FROM meta WHERE key='max_sched_id'",
+		 &v1)) != SQLITE_OK ||
+	    (rc = nv__sqlite_query_int(
+		 s->db, "SELECT coalesce(max(id), 0) FROM schedules", &v2)) !=
+		SQLITE_OK) {
+		err = nv__sqlite_fail(s->db, s->path, "reading max schedule id",
+				      rc);
 		goto fail;
 	}
 	s->max_sched = (uint64_t)(v1 > v2 ? v1 : v2);
@@ -463,12 +332,13 @@ sq_open(nv_store **out, const nv_store_conf *conf)
 		v1 = sqlite3_column_int64(s->st[ST_COUNT_FIN], 0);
 		sqlite3_reset(s->st[ST_COUNT_FIN]);
 		if (rc != SQLITE_ROW) {
-			err = open_fail(s, "counting finished jobs", rc);
+			err = nv__sqlite_fail(s->db, s->path,
+					      "counting finished jobs", rc);
 			goto fail;
 		}
 		s->finished = (uint64_t)v1;
 	}
-	if (created && (err = sync_parent(s->path)) != 0)
+	if (created && (err = nv__sqlite_sync_parent(s->path)) != 0)
 		goto fail;
 	sqlite3_wal_hook(s->db, wal_hook, s);
 	*out = &s->base;
@@ -590,6 +460,7 @@ sq_write(nv_store *base, const nv_rec *recs, size_t n)
 {
 	sq_store *s = (sq_store *)base;
 	uint64_t max_job = s->max_job, max_sched = s->max_sched, bytes = 0;
+	uint32_t limit;
 	int rc;
 
 	if (s->failed)
@@ -600,6 +471,7 @@ sq_write(nv_store *base, const nv_rec *recs, size_t n)
 		return NV_EINVAL;
 	/* Bad input is refused whole, before the transaction, and does not
 	 * fail the store. */
+	limit = (uint32_t)sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1);
 	for (size_t i = 0; i < n; i++) {
 		const nv_rec *r = &recs[i];
 
@@ -610,6 +482,13 @@ sq_write(nv_store *base, const nv_rec *recs, size_t n)
 				"%llu) refused",
 				s->path, r->type, (unsigned long long)r->id);
 			return NV_EINVAL;
+		}
+		if (r->task_len > limit || r->data_len > limit ||
+		    r->aux_len > limit) {
+			nv__err("sqlite store %s: record of id %llu over the "
+				"SQLite length limit (%u bytes) refused",
+				s->path, (unsigned long long)r->id, limit);
+			return NV_E2BIG;
 		}
 		bytes += (uint64_t)r->task_len + r->data_len + r->aux_len;
 	}

@@ -9,11 +9,13 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -381,6 +383,13 @@ rnd(uint32_t n)
 	return (uint32_t)(rng % n);
 }
 
+static void
+cp(void *dst, const void *src, uint32_t n)
+{
+	if (n)
+		memcpy(dst, src, n);
+}
+
 /* Applies r to the model, following the fold the store documents. */
 static void
 model_apply(model *m, const nv_rec *r)
@@ -398,8 +407,8 @@ model_apply(model *m, const nv_rec *r)
 		j->present = true;
 		j->attempts = r->attempt;
 		j->created = r->time_ms;
-		memcpy(j->task, r->task, r->task_len);
-		memcpy(j->args, r->data, r->data_len);
+		cp(j->task, r->task, r->task_len);
+		cp(j->args, r->data, r->data_len);
 		j->args_len = r->data_len;
 		return;
 	}
@@ -407,10 +416,10 @@ model_apply(model *m, const nv_rec *r)
 		memset(sc, 0, sizeof(*sc));
 		sc->present = true;
 		sc->next = r->time_ms;
-		memcpy(sc->task, r->task, r->task_len);
-		memcpy(sc->args, r->data, r->data_len);
+		cp(sc->task, r->task, r->task_len);
+		cp(sc->args, r->data, r->data_len);
 		sc->args_len = r->data_len;
-		memcpy(sc->spec, r->aux, r->aux_len);
+		cp(sc->spec, r->aux, r->aux_len);
 		sc->spec_len = r->aux_len;
 		return;
 	}
@@ -429,7 +438,7 @@ model_apply(model *m, const nv_rec *r)
 		j->attempts = att;
 		j->finished = r->time_ms;
 		j->has_due = false;
-		memcpy(j->text, r->data, r->data_len);
+		cp(j->text, r->data, r->data_len);
 		j->text_len = r->data_len;
 		break;
 	case NV_REC_JOB_RETRY:
@@ -437,7 +446,7 @@ model_apply(model *m, const nv_rec *r)
 		j->attempts = att;
 		j->has_due = true;
 		j->due = r->time_ms;
-		memcpy(j->text, r->data, r->data_len);
+		cp(j->text, r->data, r->data_len);
 		j->text_len = r->data_len;
 		break;
 	case NV_REC_SCHED_CANCELLED:
@@ -733,6 +742,7 @@ test_sqlite_store_bad_input(void **state)
 	fixture *f = *state;
 	nv_store_conf conf = {.path = NULL};
 	nv_store *s = NULL;
+	char big[101];
 	nv_rec w[2];
 	coll c;
 
@@ -752,6 +762,11 @@ test_sqlite_store_bad_input(void **state)
 	assert_int_equal(ops->write(s, w, 2), NV_EINVAL);
 	assert_int_equal(ops->write(s, NULL, 3), NV_EINVAL);
 	assert_int_equal(ops->replay(s, NULL, NULL), NV_EINVAL);
+	/* Over SQLite's length limit (lowered here): refused, not failed. */
+	sqlite3_limit(nv__sqlite_store_db(s), SQLITE_LIMIT_LENGTH, 100);
+	w[1] = with_task(rec(NV_REC_JOB_ENQUEUED, 2, 0, 1), "t",
+			 memset(big, 'b', sizeof(big)), sizeof(big));
+	assert_int_equal(ops->write(s, w, 2), NV_E2BIG);
 	/* Refused batches wrote nothing and did not fail the store. */
 	replay_all(s, &c);
 	assert_int_equal(c.n, 0);
@@ -822,6 +837,11 @@ test_sqlite_store_sync_policies(void **state)
 		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 		assert_string_equal(sqlite3_column_text(st, 0), "wal");
 		sqlite3_finalize(st);
+		int64_t v = 0;
+
+		assert_int_equal(
+		    nv__sqlite_schema_version(nv__sqlite_store_db(s), &v), 0);
+		assert_int_equal(v, NV_SQLITE_SCHEMA_VERSION);
 		assert_int_equal(ops->write(s, &w, 1), 0);
 		assert_int_equal(ops->sync(s), 0);
 		assert_int_equal(ops->sync(s), 0);
@@ -1056,6 +1076,14 @@ test_sqlite_store_foreign_db(void **state)
 	assert_int_equal(sqlite3_column_int(st, 0), 1);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
+	/* Another application's id, even on an empty database. */
+	unlink(f->path);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "PRAGMA application_id = 42", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(open_refused(f->path, "not a nuvom store"), NV_EIO);
 }
 
 /* ------------------------------------------------------ failed state */
@@ -1240,6 +1268,67 @@ test_sqlite_store_two_instances(void **state)
 	       t.batches, t.replays);
 }
 
+/* A process killed (SIGKILL) between or inside writes: on reopen every
+ * acknowledged batch is there, and only whole batches (fsync=off: a
+ * process crash loses nothing the OS has; power loss is another matter). */
+static void
+test_sqlite_store_kill9(void **state)
+{
+	fixture *f = *state;
+	size_t acked = 0, want = nv_test_scaled(30), m, b;
+	int fds[2], status;
+	coll c;
+	pid_t pid;
+
+	make_db(f->path, 1);
+	unlink(f->path);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		nv_store_conf conf = {.path = f->path, .fsync = NV_FSYNC_OFF};
+		nv_rec w[2 * TI_K];
+		nv_store *s;
+
+		close(fds[0]);
+		if (ops->open(&s, &conf) != 0)
+			_exit(1);
+		for (b = 0; b < 100000; b++) {
+			size_t n = 0;
+
+			for (size_t k = 1; k <= TI_K; k++)
+				w[n++] = with_task(rec(NV_REC_JOB_ENQUEUED,
+						       b * TI_K + k, 0, 1),
+						   "t", "x", 1);
+			for (size_t k = 1; b > 0 && k <= TI_K; k++)
+				w[n++] = rec(NV_REC_JOB_SUCCEEDED,
+					     (b - 1) * TI_K + k, 1, 2);
+			if (ops->write(s, w, n) != 0 ||
+			    write(fds[1], &b, sizeof(b)) != sizeof(b))
+				_exit(2);
+		}
+		_exit(3);
+	}
+	close(fds[1]);
+	while (acked < want && read(fds[0], &b, sizeof(b)) == sizeof(b))
+		acked = b + 1;
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	while (read(fds[0], &b, sizeof(b)) == sizeof(b))
+		acked = b + 1;
+	close(fds[0]);
+	assert_true(acked >= want);
+
+	nv_store *s = open_ok(f->path, NV_FSYNC_OFF, 0);
+	replay_all(s, &c);
+	m = check_snapshot(&c);
+	assert_true(m != (size_t)-1);
+	assert_true(m >= acked * TI_K);
+	coll_free(&c);
+	ops->close(s);
+}
+
 /* ------------------------------------------------------ throughput */
 
 static double
@@ -1369,6 +1458,7 @@ main(void)
 	    T(test_sqlite_store_foreign_db),
 	    T(test_sqlite_store_failed_state),
 	    T(test_sqlite_store_two_instances),
+	    T(test_sqlite_store_kill9),
 	    T(test_sqlite_store_throughput),
 #undef T
 	};
