@@ -31,6 +31,8 @@ typedef struct nv_store_conf {
 	size_t segment_bytes;   /* file store: rotate at this size (64 MiB) */
 	size_t compact_bytes;   /* file store: compact when dead bytes exceed */
 	const struct nv_io_ops *io; /* file store I/O layer; NULL = real */
+	uint64_t retain_finished; /* keep at most this many finished jobs
+				     (maintain deletes the oldest); 0 = all */
 } nv_store_conf;
 
 typedef struct nv_store_stats {
