@@ -47,6 +47,24 @@
 
 #define NV_CACHELINE 64
 #define NV_RING_MAX ((size_t)1 << 30)
+#define NV_SLOTS_PER_LINE_LOG2 2 /* 16-byte slots, 64-byte lines */
+
+/*
+ * Slot of a position. Neighbouring positions go to different cache lines:
+ * within each block of 16 positions, the two 2-bit fields of the index are
+ * swapped, so positions p and p+1 sit on different lines and a line holds
+ * p, p+4, p+8, p+12. A producer writing p+1 then no longer invalidates the
+ * line a consumer is reading p from (the lock-step case of a ring that is
+ * nearly empty or nearly full). shift is 0 (identity) for rings under 16.
+ */
+static inline uint64_t
+slot_of(uint64_t pos, uint64_t mask, unsigned shift)
+{
+	uint64_t lo = ((uint64_t)1 << shift) - 1;
+	uint64_t swapped = (pos & ~((lo << shift) | lo)) |
+			   ((pos & lo) << shift) | ((pos >> shift) & lo);
+	return swapped & mask;
+}
 
 struct nv_slot {
 	uint64_t seq; /* atomic */
@@ -58,10 +76,12 @@ struct nv_ring {
 	uint64_t tail __attribute__((aligned(NV_CACHELINE))); /* atomic */
 	struct nv_slot *pslots;
 	uint64_t pmask;
+	unsigned pshift;
 	/* Consumers' line. */
 	uint64_t head __attribute__((aligned(NV_CACHELINE))); /* atomic */
 	struct nv_slot *cslots;
 	uint64_t cmask;
+	unsigned cshift;
 	/* Read-only after create. */
 	size_t cap __attribute__((aligned(NV_CACHELINE)));
 	struct nv_slot *slots;
@@ -85,11 +105,12 @@ nv_ring_create(nv_ring **out, size_t capacity)
 		nv__aligned_free(r);
 		return NV_ENOMEM;
 	}
-	for (size_t i = 0; i < cap; i++)
-		r->slots[i].seq = i;
 	r->cap = cap;
 	r->pslots = r->cslots = r->slots;
 	r->pmask = r->cmask = cap - 1;
+	r->pshift = r->cshift = cap >= 16 ? NV_SLOTS_PER_LINE_LOG2 : 0;
+	for (size_t i = 0; i < cap; i++)
+		r->slots[slot_of(i, cap - 1, r->pshift)].seq = i;
 	r->head = r->tail = 0;
 	/* Publication of the ring to other threads is the caller's job (it
 	 * passes the pointer through something that orders it). */
@@ -111,10 +132,11 @@ nv_ring_try_push(nv_ring *r, void *item)
 {
 	struct nv_slot *slots = r->pslots;
 	uint64_t mask = r->pmask;
+	unsigned shift = r->pshift;
 	uint64_t pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 
 	for (;;) {
-		struct nv_slot *s = &slots[pos & mask];
+		struct nv_slot *s = &slots[slot_of(pos, mask, shift)];
 		/* Acquire pairs with the consumer's release of seq = pos
 		 * (previous lap): its read of the old item is done. */
 		uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
@@ -145,10 +167,11 @@ nv_ring_try_pop(nv_ring *r, void **item)
 {
 	struct nv_slot *slots = r->cslots;
 	uint64_t mask = r->cmask;
+	unsigned shift = r->cshift;
 	uint64_t pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 
 	for (;;) {
-		struct nv_slot *s = &slots[pos & mask];
+		struct nv_slot *s = &slots[slot_of(pos, mask, shift)];
 		/* Acquire pairs with the producer's release of seq = pos+1. */
 		uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
 		int64_t dif = (int64_t)(seq - (pos + 1));
@@ -176,6 +199,7 @@ nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
 {
 	struct nv_slot *slots = r->pslots;
 	uint64_t mask = r->pmask;
+	unsigned shift = r->pshift;
 	uint64_t pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 	size_t k;
 
@@ -189,13 +213,13 @@ nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
 		 * ahead (seq > position) means another producer moved tail. */
 		for (k = 0; k < n; k++) {
 			uint64_t p = pos + k;
-			uint64_t seq = __atomic_load_n(&slots[p & mask].seq,
+			uint64_t seq = __atomic_load_n(&slots[slot_of(p, mask, shift)].seq,
 						       __ATOMIC_ACQUIRE);
 			if (seq != p)
 				break;
 		}
 		if (k == 0) {
-			uint64_t seq = __atomic_load_n(&slots[pos & mask].seq,
+			uint64_t seq = __atomic_load_n(&slots[slot_of(pos, mask, shift)].seq,
 						       __ATOMIC_ACQUIRE);
 			if ((int64_t)(seq - pos) < 0)
 				return 0; /* full */
@@ -209,7 +233,7 @@ nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
 			break;
 	}
 	for (size_t i = 0; i < k; i++) {
-		struct nv_slot *s = &slots[(pos + i) & mask];
+		struct nv_slot *s = &slots[slot_of(pos + i, mask, shift)];
 		s->item = items[i];
 		/* Release per slot: consumers may take them one by one. */
 		__atomic_store_n(&s->seq, pos + i + 1, __ATOMIC_RELEASE);
@@ -222,6 +246,7 @@ nv_ring_pop_bulk(nv_ring *r, void **items, size_t n)
 {
 	struct nv_slot *slots = r->cslots;
 	uint64_t mask = r->cmask;
+	unsigned shift = r->cshift;
 	uint64_t pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 	size_t k;
 
@@ -234,13 +259,13 @@ nv_ring_pop_bulk(nv_ring *r, void **items, size_t n)
 		 * producers' release of seq = position + 1). */
 		for (k = 0; k < n; k++) {
 			uint64_t p = pos + k;
-			uint64_t seq = __atomic_load_n(&slots[p & mask].seq,
+			uint64_t seq = __atomic_load_n(&slots[slot_of(p, mask, shift)].seq,
 						       __ATOMIC_ACQUIRE);
 			if (seq != p + 1)
 				break;
 		}
 		if (k == 0) {
-			uint64_t seq = __atomic_load_n(&slots[pos & mask].seq,
+			uint64_t seq = __atomic_load_n(&slots[slot_of(pos, mask, shift)].seq,
 						       __ATOMIC_ACQUIRE);
 			if ((int64_t)(seq - (pos + 1)) < 0)
 				return 0; /* empty */
@@ -253,7 +278,7 @@ nv_ring_pop_bulk(nv_ring *r, void **items, size_t n)
 			break;
 	}
 	for (size_t i = 0; i < k; i++) {
-		struct nv_slot *s = &slots[(pos + i) & mask];
+		struct nv_slot *s = &slots[slot_of(pos + i, mask, shift)];
 		items[i] = s->item;
 		/* Release: the read above happens before reuse. */
 		__atomic_store_n(&s->seq, pos + i + mask + 1, __ATOMIC_RELEASE);

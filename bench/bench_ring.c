@@ -1,0 +1,278 @@
+/*
+ * bench_ring.c - items moved per second through nv_ring and its baselines.
+ *
+ * P producers push pre-built items, C consumers pop them until every item
+ * came out (counts and a checksum verified) or the run's time bound hits.
+ * Threads are pinned round-robin over the CPUs (1P/1C: producer on CPU 0,
+ * consumer on CPU 1); 4P/4C on 2 cores means more threads than cores, the
+ * case where a producer preempted mid-push must not stall the others.
+ * Try-queues spin briefly then yield when full/empty; the condvar queue
+ * blocks. Implementations are interleaved within each repetition and the
+ * median of the repetitions is reported, with ratios against the baselines
+ * measured in the same run.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <urcu/wfcqueue.h>
+
+#include "baseline_queues.h"
+#include "bench.h"
+
+#define BULK 32
+
+struct nvb_qitem {
+	struct cds_wfcq_node node; /* first: wfcqueue needs it */
+	uint64_t seq;
+};
+
+struct run {
+	const struct nvb_queue_ops *ops;
+	void *q;
+	unsigned np, nc;
+	bool bulk;
+	uint64_t per_producer;
+	struct nvb_qitem *items;
+	uint64_t deadline_ns;
+	/* shared counters */
+	unsigned ready; /* atomic */
+	int go;         /* atomic */
+	int stop;       /* atomic */
+	uint64_t popped __attribute__((aligned(64))); /* atomic */
+	uint64_t checksum;                            /* atomic */
+};
+
+struct thr {
+	struct run *r;
+	unsigned id, cpu;
+	pthread_t th;
+};
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+static inline void
+backoff(unsigned *fails)
+{
+	if (++*fails < 64) {
+		cpu_relax();
+	} else {
+		*fails = 0;
+		sched_yield();
+	}
+}
+
+static void
+start_line(struct run *r)
+{
+	__atomic_fetch_add(&r->ready, 1, __ATOMIC_ACQ_REL);
+	while (!__atomic_load_n(&r->go, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+static void *
+producer(void *arg)
+{
+	struct thr *t = arg;
+	struct run *r = t->r;
+	struct nvb_qitem *base = r->items + (size_t)t->id * r->per_producer;
+	uint64_t i = 0;
+	unsigned fails = 0;
+
+	nvb_pin(t->cpu);
+	start_line(r);
+	while (i < r->per_producer) {
+		if ((i & 1023) == 0 && __atomic_load_n(&r->stop, __ATOMIC_RELAXED))
+			break;
+		if (r->bulk) {
+			void *batch[BULK];
+			size_t n = r->per_producer - i < BULK ? r->per_producer - i : BULK;
+			for (size_t j = 0; j < n; j++)
+				batch[j] = &base[i + j];
+			size_t k = r->ops->push_bulk(r->q, batch, n);
+			i += k;
+			if (k == 0)
+				backoff(&fails);
+		} else if (r->ops->push(r->q, &base[i])) {
+			i++;
+		} else if (!r->ops->blocks) {
+			backoff(&fails);
+		}
+	}
+	return NULL;
+}
+
+static void *
+consumer(void *arg)
+{
+	struct thr *t = arg;
+	struct run *r = t->r;
+	uint64_t total = r->per_producer * r->np, mine = 0, sum = 0;
+	unsigned fails = 0, spins = 0;
+
+	nvb_pin(t->cpu);
+	start_line(r);
+	for (;;) {
+		void *batch[BULK];
+		size_t k;
+		if (r->bulk)
+			k = r->ops->pop_bulk(r->q, batch, BULK);
+		else
+			k = r->ops->pop(r->q, &batch[0]) ? 1 : 0;
+		if (k) {
+			for (size_t j = 0; j < k; j++)
+				sum += ((struct nvb_qitem *)batch[j])->seq;
+			mine += k;
+			/* Publish progress in chunks to keep the shared
+			 * counter off the hot path. */
+			if (mine >= 256) {
+				uint64_t now = __atomic_add_fetch(
+					&r->popped, mine, __ATOMIC_RELAXED);
+				mine = 0;
+				if (now >= total)
+					break;
+			}
+			continue;
+		}
+		if (mine) {
+			__atomic_add_fetch(&r->popped, mine, __ATOMIC_RELAXED);
+			mine = 0;
+		}
+		if (__atomic_load_n(&r->popped, __ATOMIC_RELAXED) >= total ||
+		    __atomic_load_n(&r->stop, __ATOMIC_RELAXED))
+			break;
+		if (!r->ops->blocks)
+			backoff(&fails);
+		if (++spins % 4096 == 0 && nvb_now_ns() > r->deadline_ns)
+			__atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
+	}
+	if (mine)
+		__atomic_add_fetch(&r->popped, mine, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&r->checksum, sum, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+/* One run; returns items/s (0 on a count/checksum mismatch). */
+static double
+run_once(const struct nvb_queue_ops *ops, unsigned np, unsigned nc, bool bulk,
+	 uint64_t total, double max_s, struct nvb_qitem *items)
+{
+	struct run r;
+	struct thr th[64];
+	unsigned ncpu = (unsigned)nvb_ncpu(), nt = np + nc;
+	uint64_t t0, t1, expect = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.ops = ops;
+	r.q = ops->create(4096);
+	r.np = np;
+	r.nc = nc;
+	r.bulk = bulk;
+	r.per_producer = total / np;
+	r.items = items;
+	for (unsigned p = 0; p < np; p++)
+		for (uint64_t i = 0; i < r.per_producer; i++)
+			items[p * r.per_producer + i].seq = i + 1;
+	for (unsigned i = 0; i < nt; i++) {
+		th[i].r = &r;
+		th[i].id = i < np ? i : i - np;
+		/* Producers from CPU 0 up, consumers from CPU 1 up. */
+		th[i].cpu = i < np ? i % ncpu : (i - np + 1) % ncpu;
+		pthread_create(&th[i].th, NULL, i < np ? producer : consumer,
+			       &th[i]);
+	}
+	while (__atomic_load_n(&r.ready, __ATOMIC_ACQUIRE) < nt)
+		sched_yield();
+	t0 = nvb_now_ns();
+	r.deadline_ns = t0 + (uint64_t)(max_s * 1e9);
+	__atomic_store_n(&r.go, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < nt; i++)
+		pthread_join(th[i].th, NULL);
+	t1 = nvb_now_ns();
+	/* Whatever a stopped run left in the queue still counts as moved
+	 * only if popped; drain to release wfcqueue nodes. */
+	{
+		void *x;
+		while (!ops->blocks && ops->pop(r.q, &x))
+			;
+	}
+	ops->destroy(r.q);
+	if (!r.stop) {
+		expect = r.per_producer * (r.per_producer + 1) / 2 * np;
+		if (r.popped != r.per_producer * np || r.checksum != expect) {
+			fprintf(stderr, "ring bench: %s lost items (%lu of %lu)\n",
+				ops->name, (unsigned long)r.popped,
+				(unsigned long)(r.per_producer * np));
+			return 0;
+		}
+	}
+	return (double)r.popped / ((double)(t1 - t0) / 1e9);
+}
+
+enum { I_NV, I_NV_BULK, I_VY, I_CK, I_WF, I_MU, I_N };
+
+static void
+suite_ring(nvb_ctx *ctx)
+{
+	static const struct {
+		unsigned p, c;
+	} cfg[] = { { 1, 1 }, { 2, 2 }, { 4, 4 } };
+	const struct nvb_queue_ops *impl[I_N] = { &nvb_q_nv_ring, &nvb_q_nv_ring,
+						  &nvb_q_vyukov, &nvb_q_ck,
+						  &nvb_q_wfcq, &nvb_q_mutex };
+	const char *iname[I_N] = { "nv_ring", "nv_ring bulk32", "vyukov",
+				   "ck_ring", "wfcqueue", "mutex+condvar" };
+	uint64_t total = ctx->quick ? 2000000 : 10000000;
+	double max_s = ctx->quick ? 0.3 : 2.0;
+	struct nvb_qitem *items = calloc(total, sizeof(*items));
+	double med[3][I_N];
+
+	nvb_section("ring: items/s, P producers x C consumers, capacity 4096 "
+		    "(median of reps, interleaved)");
+	for (int c = 0; c < 3; c++) {
+		double v[I_N][32];
+		int reps = ctx->reps > 32 ? 32 : ctx->reps;
+		for (int rep = 0; rep < reps; rep++)
+			for (int i = 0; i < I_N; i++)
+				v[i][rep] = run_once(impl[i], cfg[c].p, cfg[c].c,
+						     i == I_NV_BULK, total, max_s,
+						     items);
+		for (int i = 0; i < I_N; i++) {
+			char name[64];
+			med[c][i] = nvb_median(v[i], reps);
+			snprintf(name, sizeof(name), "%uP/%uC %s", cfg[c].p,
+				 cfg[c].c, iname[i]);
+			nvb_report(ctx, "ring", name, "Mitems/s",
+				   med[c][i] / 1e6, "M/s");
+			nvb_report(ctx, "ring", name, "ns/item",
+				   med[c][i] > 0 ? 1e9 / med[c][i] : 0, "ns");
+		}
+		for (int i = I_VY; i < I_N; i++) {
+			char name[64];
+			snprintf(name, sizeof(name), "%uP/%uC nv_ring / %s",
+				 cfg[c].p, cfg[c].c, iname[i]);
+			nvb_report(ctx, "ring", name, "ratio",
+				   med[c][i] > 0 ? med[c][I_NV] / med[c][i] : 0,
+				   "x");
+		}
+	}
+	free(items);
+	nvb_gate(ctx, "ring 1P/1C vs textbook (vyukov)",
+		 med[0][I_NV] / med[0][I_VY], 1.0);
+	nvb_gate(ctx, "ring 2P/2C vs textbook (vyukov)",
+		 med[1][I_NV] / med[1][I_VY], 1.0);
+	nvb_gate(ctx, "ring 2P/2C vs ck_ring mpmc", med[1][I_NV] / med[1][I_CK],
+		 3.0);
+	nvb_gate(ctx, "ring 2P/2C vs mutex+condvar queue",
+		 med[1][I_NV] / med[1][I_MU], 5.0);
+	nvb_gate(ctx, "ring bulk32 vs single, 1P/1C",
+		 med[0][I_NV_BULK] / med[0][I_NV], 3.0);
+}
+
+NVB_SUITE(ring, suite_ring, 10)
