@@ -196,10 +196,43 @@ typedef struct nv_schedule {
 	const char *timezone; /* IANA zone for cron, NULL = "UTC" */
 } nv_schedule;
 
+/* Adds a schedule of `task` with args (copied). Returns 0, NV_EINVAL (not
+ * exactly one of at/in/interval/cron set, bad zone), NV_ECRON (bad cron;
+ * see nv_cron_next), NV_ENOTASK, NV_E2BIG, NV_ESTOPPED, NV_ENOMEM. Jobs
+ * of a schedule go on the priority ring, ahead of ordinary work. An at_ms
+ * in the past fires once at start (misfire policy ONCE) or is dropped
+ * (SKIP). Interval schedules run at a fixed rate from the time they were
+ * added (runs missed while late are skipped, not bunched) and keep running
+ * whether or not a run failed. May be called before nv_engine_start. */
 int nv_schedule_add(nv_engine *e, const char *task, const void *args,
 		    size_t len, const nv_schedule *when,
 		    nv_schedule_id *out_id);
+/* Cancels a schedule (no further runs; a job already dispatched runs).
+ * Safe from any thread, including a task of that schedule. NV_ENOENT when
+ * unknown or already finished. */
 int nv_schedule_cancel(nv_engine *e, nv_schedule_id id);
+
+typedef enum {
+	NV_SCHED_ONCE,
+	NV_SCHED_INTERVAL,
+	NV_SCHED_CRON
+} nv_schedule_kind;
+
+typedef struct nv_schedule_info {
+	nv_schedule_id id;
+	nv_schedule_kind kind;
+	int64_t next_ms;      /* next fire, epoch ms UTC */
+	uint64_t interval_ms; /* NV_SCHED_INTERVAL */
+	uint64_t fired;       /* jobs dispatched so far */
+	char task[256];
+	char cron[128];    /* NV_SCHED_CRON, truncated if longer */
+	char timezone[64]; /* NV_SCHED_CRON */
+} nv_schedule_info;
+
+/* Copies up to cap live schedules (ordered by id) into out and sets *count
+ * to how many there are (may exceed cap). out may be NULL when cap is 0. */
+int nv_schedule_list(nv_engine *e, nv_schedule_info *out, size_t cap,
+		     size_t *count);
 
 /* Next fire time strictly after after_ms (UTC epoch ms) of a cron
  * expression evaluated in an IANA zone (NULL = "UTC"); NV_ECRON / NV_EINVAL

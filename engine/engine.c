@@ -1,0 +1,329 @@
+/*
+ * engine.c - engine lifecycle (open, start, stop, close), statistics and
+ * observers.
+ *
+ * Lifecycle: OPEN (tasks may be registered and jobs dispatched; they queue
+ * until start) -> RUNNING -> STOPPING (intake refused with NV_ESTOPPED;
+ * queued and running jobs get the grace period) -> STOPPED. Close frees
+ * everything; jobs still queued are abandoned (with a persistent store they
+ * are recovered on the next start).
+ *
+ * A worker still inside a task function when the grace period ends cannot
+ * be joined: stop returns NV_ETIMEDOUT and close waits for it a little
+ * longer; if it still does not return, close leaves the engine allocated
+ * (and says so) rather than free memory the function may still touch.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "engine/config_int.h"
+#include "engine/engine_int.h"
+#include "engine/sched_int.h"
+#include "engine/store_int.h"
+
+const char *
+nv_status_name(nv_status s)
+{
+	switch (s) {
+	case NV_PENDING:
+		return "PENDING";
+	case NV_RUNNING:
+		return "RUNNING";
+	case NV_SUCCESS:
+		return "SUCCESS";
+	case NV_FAILED:
+		return "FAILED";
+	}
+	return "UNKNOWN";
+}
+
+static unsigned
+online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+int
+nv_engine_open(nv_engine **out, const nv_config *cfg)
+{
+	nv_engine *e;
+	nv_config defaults;
+	int rc;
+
+	if (out == NULL)
+		return NV_EINVAL;
+	*out = NULL;
+	if (cfg == NULL) {
+		nv_config_init(&defaults);
+		cfg = &defaults;
+	}
+	if (cfg->queue_capacity == 0 || cfg->queue_capacity > ((size_t)1 << 30) ||
+	    cfg->job_timeout_ms == 0 || cfg->batch_size == 0 ||
+	    cfg->timeout_policy > NV_TIMEOUT_IGNORE || cfg->max_args == 0 ||
+	    cfg->max_args > UINT32_MAX || cfg->result_retention == 0)
+		return NV_EINVAL;
+	e = nv__aligned_alloc(NV_CL, sizeof(*e));
+	if (e == NULL)
+		return NV_ENOMEM;
+	nv__config_copy(&e->cfg, cfg);
+	nv__log_set_level((int)e->cfg.log_level);
+	e->nworkers = e->cfg.workers ? e->cfg.workers : online_cpus();
+	e->nslots = e->nworkers +
+		    nv__config_extra_workers(&e->cfg, e->nworkers);
+	e->batch = e->cfg.batch_size > 4096 ? 4096 : e->cfg.batch_size;
+	e->max_args = (uint32_t)e->cfg.max_args;
+	e->enqueue_timeout_ms = e->cfg.enqueue_timeout_ms;
+	e->next_id = 1;
+	pthread_mutex_init(&e->life_mu, NULL);
+	e->workers = nv__aligned_alloc(NV_CL, e->nslots * sizeof(*e->workers));
+	rc = e->workers ? 0 : NV_ENOMEM;
+	for (unsigned i = 0; rc == 0 && i < e->nslots; i++) {
+		e->workers[i].index = i;
+		e->workers[i].engine = e;
+		e->workers[i].armed_ms = UINT64_MAX;
+	}
+	if (rc == 0)
+		rc = nv_ring_create(&e->ring, e->cfg.queue_capacity);
+	if (rc == 0)
+		rc = nv_ring_create(&e->prio, 1024);
+	if (rc == 0)
+		rc = nv__registry_init(e);
+	if (rc == 0)
+		rc = nv__jobs_init(e);
+	if (rc == 0)
+		rc = nv__sched_init(e);
+	if (rc == 0)
+		rc = nv__store_open(e);
+	if (rc != 0) {
+		nv_engine_close(e);
+		return rc;
+	}
+	e->state = NV_ENG_OPEN;
+	*out = e;
+	return 0;
+}
+
+int
+nv_engine_start(nv_engine *e)
+{
+	int rc;
+	if (e == NULL)
+		return NV_EINVAL;
+	pthread_mutex_lock(&e->life_mu);
+	if (e->state != NV_ENG_OPEN) {
+		pthread_mutex_unlock(&e->life_mu);
+		return e->state == NV_ENG_RUNNING ? 0 : NV_ESTOPPED;
+	}
+	nv__rcu_thread_online();
+	e->has_observers = e->nobs > 0;
+	rc = nv__sched_start(e);
+	if (rc == 0)
+		rc = nv__store_start(e); /* recovery, persister thread */
+	if (rc == 0)
+		rc = nv__workers_start(e);
+	if (rc != 0) {
+		pthread_mutex_unlock(&e->life_mu);
+		nv_engine_stop(e, 0);
+		return rc;
+	}
+	__atomic_store_n(&e->state, NV_ENG_RUNNING, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&e->life_mu);
+	return 0;
+}
+
+static bool
+worker_busy(struct nv_worker *w)
+{
+	return (__atomic_load_n(&w->word, __ATOMIC_ACQUIRE) & 3) !=
+	       NV_SLOT_IDLE;
+}
+
+static bool
+drained(nv_engine *e)
+{
+	if (nv_ring_size(e->ring) || nv_ring_size(e->prio))
+		return false;
+	for (unsigned i = 0; i < e->nslots; i++)
+		if (__atomic_load_n(&e->workers[i].state, __ATOMIC_ACQUIRE) ==
+			    1 &&
+		    worker_busy(&e->workers[i]))
+			return false;
+	return true;
+}
+
+int
+nv_engine_stop(nv_engine *e, uint32_t grace_ms)
+{
+	uint64_t end;
+	unsigned busy = 0;
+	int rc;
+
+	if (e == NULL)
+		return NV_EINVAL;
+	pthread_mutex_lock(&e->life_mu);
+	if (e->state == NV_ENG_STOPPED) {
+		pthread_mutex_unlock(&e->life_mu);
+		return 0;
+	}
+	bool started = e->sched != NULL && e->sched->started;
+	__atomic_store_n(&e->state, NV_ENG_STOPPING, __ATOMIC_SEQ_CST);
+	/* Wake producers parked on a full ring: they return NV_ESTOPPED. */
+	nv__ec_notify(&e->not_full, INT_MAX);
+	end = nv__mono_ms() + grace_ms;
+	while (started && !drained(e)) {
+		uint64_t now = nv__mono_ms();
+		if (now >= end)
+			break;
+		uint32_t key = nv__ec_prepare(&e->done);
+		if (drained(e)) {
+			nv__ec_cancel(&e->done);
+			break;
+		}
+		nv__ec_wait(&e->done, key,
+			    (int64_t)(end - now < 10 ? end - now : 10));
+	}
+	__atomic_store_n(&e->quit, 1, __ATOMIC_SEQ_CST);
+	nv__ec_notify(&e->not_empty, INT_MAX);
+	for (unsigned i = 0; i < e->nslots; i++) {
+		struct nv_worker *w = &e->workers[i];
+		int st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
+		if (st == 0)
+			continue;
+		if (st == 1 && worker_busy(w)) {
+			busy++; /* still in a task function: not joinable */
+			continue;
+		}
+		pthread_join(w->thread, NULL);
+		__atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
+	}
+	nv__sched_stop(e);
+	rc = nv__store_stop(e); /* flush and stop the persister */
+	__atomic_store_n(&e->state, NV_ENG_STOPPED, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&e->life_mu);
+	if (busy) {
+		nv__warn("stop: %u job(s) still running after the %u ms grace "
+			 "period; their results will be discarded",
+			 busy, grace_ms);
+		return NV_ETIMEDOUT;
+	}
+	return rc;
+}
+
+static void
+drain_ring(nv_ring *r)
+{
+	void *p;
+	while (r != NULL && nv_ring_try_pop(r, &p)) {
+		nv_job *j = p;
+		if (!(j->flags & NV_JOB_TRACKED))
+			nv__job_release(j);
+	}
+}
+
+void
+nv_engine_close(nv_engine *e)
+{
+	if (e == NULL)
+		return;
+	if (e->state != NV_ENG_STOPPED && e->ring != NULL)
+		nv_engine_stop(e, 0);
+	/* Workers still in a task function: give them a moment. */
+	uint64_t end = nv__mono_ms() + 2000;
+	for (unsigned i = 0; e->workers && i < e->nslots; i++) {
+		struct nv_worker *w = &e->workers[i];
+		while (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == 1 &&
+		       nv__mono_ms() < end) {
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+		int st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
+		if (st == 1) {
+			nv__err("close: a task function never returned; the "
+				"engine's memory is left allocated");
+			return;
+		}
+		if (st == 2)
+			pthread_join(w->thread, NULL);
+	}
+	nv__rcu_thread_online();
+	drain_ring(e->ring);
+	drain_ring(e->prio);
+	nv__sched_free(e);
+	nv__store_close(e);
+	nv__jobs_fini(e);
+	if (e->tasks != NULL)
+		nv__registry_fini(e);
+	nv_ring_destroy(e->ring);
+	nv_ring_destroy(e->prio);
+	nv__aligned_free(e->workers);
+	pthread_mutex_destroy(&e->life_mu);
+	nv__aligned_free(e);
+}
+
+int
+nv_engine_observe(nv_engine *e, nv_observer_fn fn, void *arg)
+{
+	if (e == NULL || fn == NULL)
+		return NV_EINVAL;
+	if (e->state != NV_ENG_OPEN)
+		return NV_EBUSY;
+	if (e->nobs == NV_MAX_OBSERVERS)
+		return NV_ENOMEM;
+	e->obs_fn[e->nobs] = fn;
+	e->obs_arg[e->nobs] = arg;
+	e->nobs++;
+	return 0;
+}
+
+void
+nv__emit(nv_engine *e, nv_event_type type, nv_job_id id, struct nv_task *t,
+	 unsigned attempt, uint64_t latency_ns, const char *error)
+{
+	nv_event ev;
+	ev.type = type;
+	ev.id = id;
+	ev.task = t ? t->name : NULL;
+	ev.attempt = attempt;
+	ev.time_ms = nv__epoch_ms();
+	ev.latency_ns = latency_ns;
+	ev.error = error;
+	for (unsigned i = 0; i < e->nobs; i++)
+		e->obs_fn[i](&ev, e->obs_arg[i]);
+}
+
+int
+nv_engine_stats(nv_engine *e, nv_stats *out)
+{
+	if (e == NULL || out == NULL)
+		return NV_EINVAL;
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < NV_SHARDS; i++)
+		out->enqueued += __atomic_load_n(&e->enqueued[i].v,
+						 __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < e->nslots; i++) {
+		struct nv_worker *w = &e->workers[i];
+		out->started += __atomic_load_n(&w->started, __ATOMIC_RELAXED);
+		out->succeeded +=
+			__atomic_load_n(&w->succeeded, __ATOMIC_RELAXED);
+		out->failed += __atomic_load_n(&w->failed, __ATOMIC_RELAXED);
+		out->retried += __atomic_load_n(&w->retried, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == 1) {
+			out->workers++;
+			if ((__atomic_load_n(&w->word, __ATOMIC_ACQUIRE) & 3) ==
+			    NV_SLOT_RUNNING)
+				out->running++;
+		}
+	}
+	out->succeeded += __atomic_load_n(&e->t_succeeded, __ATOMIC_RELAXED);
+	out->failed += __atomic_load_n(&e->t_failed, __ATOMIC_RELAXED);
+	out->retried += __atomic_load_n(&e->t_retried, __ATOMIC_RELAXED);
+	out->timed_out = __atomic_load_n(&e->t_timed_out, __ATOMIC_RELAXED);
+	out->queued = nv_ring_size(e->ring) + nv_ring_size(e->prio);
+	out->results = __atomic_load_n(&e->nfinished, __ATOMIC_RELAXED);
+	out->store_error = nv__store_error(e);
+	return 0;
+}

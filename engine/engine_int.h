@@ -1,0 +1,268 @@
+/*
+ * engine/engine_int.h - the engine's internal structures (not installed).
+ *
+ * Threads and what they own:
+ *  - callers: dispatch (nv_delay/nv_map) - allocate a job, push it on the
+ *    ring, notify a parked worker;
+ *  - workers (N, optionally pinned): pop batches from the ring (the
+ *    priority ring first), run tasks, record outcomes;
+ *  - the scheduler (one): owns the timer wheel: delayed retries, schedules,
+ *    per-worker timeout watchdogs, retention eviction;
+ *  - the persister (one per store, with a persistent backend).
+ *
+ * A job's outcome is decided exactly once: a worker finishing it and the
+ * scheduler timing it out race on the worker slot's `word` (seq | state)
+ * with a CAS; the winner records the outcome (see worker.c).
+ */
+#ifndef NV_ENGINE_INT_H
+#define NV_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define _LGPL_SOURCE
+#include <urcu/urcu-memb.h>
+#include <urcu/rculfhash.h>
+#include <urcu/wfcqueue.h>
+
+#include "lockfree/park.h"
+#include "nuvom.h"
+
+#define NV_CL 64
+#define NV_MAX_OBSERVERS 16
+#define NV_INLINE_ARGS 48 /* args up to this size live in the job record */
+
+struct nv_persister;
+struct nv_sched_state;
+
+/* ---------------------------------------------------------------- tasks */
+
+/* Immutable definition; a forced re-registration swaps in a new one. */
+struct nv_taskdef {
+	nv_task_fn fn;
+	nv_task_opts opts; /* strings point into this block */
+	struct nv_taskdef *older; /* retired definitions, freed at close */
+};
+
+struct nv_task {
+	struct cds_lfht_node node;
+	nv_engine *engine;
+	struct nv_taskdef *def; /* atomic pointer (acquire on read) */
+	struct nv_task *all_next; /* list of all tasks, for close */
+	size_t name_len;
+	char name[]; /* NUL-terminated */
+};
+
+/* ---------------------------------------------------------------- jobs */
+
+enum {
+	NV_JOB_TRACKED = 0x1,   /* in the job table; result kept */
+	NV_JOB_ARGS_HEAP = 0x2, /* args allocated separately */
+	NV_JOB_SCHEDULED = 0x4, /* dispatched by a schedule (priority) */
+};
+
+/* The part every job has. Tracked jobs are a struct nv_jobx. */
+typedef struct nv_job {
+	nv_timer timer;      /* retry delay (owned by the scheduler) */
+	nv_job_id id;
+	struct nv_task *task;
+	uint32_t status;     /* nv_status, atomic */
+	uint32_t attempt;    /* attempts started so far */
+	uint32_t args_len;
+	uint32_t flags;
+	uint64_t enq_ns;     /* mono time of (re)enqueue, for latency */
+	uint32_t hold;       /* abandoned executions * 2 | free-pending */
+	uint32_t pad_;
+	void *args;          /* inline[] or heap */
+} nv_job;
+
+typedef struct nv_jobx {
+	nv_job core;
+	struct cds_lfht_node node; /* job table: id -> job */
+	struct rcu_head rcu;
+	struct cds_wfcq_node fifo; /* finished-jobs FIFO (retention) */
+	uint32_t refs;    /* table + waiters, atomic */
+	uint32_t waiters; /* threads in nv_job_wait, atomic */
+	int64_t created_ms, started_ms, finished_ms;
+	void *result;     /* nv__malloc'd, or NULL */
+	size_t result_len;
+	char *error;      /* last error text, nv__malloc'd, or NULL */
+} nv_jobx;
+
+static inline nv_jobx *
+nv__jobx(nv_job *j)
+{
+	return (nv_jobx *)j; /* core is the first member */
+}
+
+/* ---------------------------------------------------------------- workers */
+
+/* Slot word: seq << 2 | state. */
+enum { NV_SLOT_IDLE = 0, NV_SLOT_RUNNING = 1, NV_SLOT_TIMEDOUT = 2 };
+
+struct nv_worker {
+	/* Written by the worker per job. */
+	uint64_t word __attribute__((aligned(NV_CL))); /* atomic */
+	nv_job *job;          /* current job (valid while word is RUNNING) */
+	uint64_t deadline_ms; /* atomic: mono ms when the job times out */
+	/* Written by the scheduler. */
+	uint64_t armed_ms __attribute__((aligned(NV_CL))); /* atomic */
+	nv_timer watchdog;
+	uint32_t rearm; /* atomic: worker asks the scheduler to re-arm */
+	/* Owner / lifecycle. */
+	nv_engine *engine;
+	unsigned index;
+	pthread_t thread;
+	int state;  /* atomic: 0 unused, 1 live, 2 exited (joinable) */
+	bool stuck; /* scheduler timed out its job; replaced */
+	/* Per-worker statistics (written by the worker only). */
+	uint64_t started __attribute__((aligned(NV_CL)));
+	uint64_t succeeded, failed, retried, timed_out;
+};
+
+/* One execution of one job (lives on the worker's stack). */
+struct nv_ctx {
+	nv_engine *engine;
+	struct nv_worker *worker;
+	nv_job *job;
+	struct nv_taskdef *def;
+	uint64_t seq; /* slot word of this execution, without state */
+	void *result;
+	size_t result_len;
+	char *error;
+	bool hook_phase; /* inside a hook: errors are hook errors */
+	bool hook_failed;
+};
+
+/* Single-writer statistics counter: plain load/store (no locked op), but
+ * atomic so that readers (nv_engine_stats) do not race. */
+#define NV_STAT_ADD(x, n)                                                      \
+	__atomic_store_n(&(x), __atomic_load_n(&(x), __ATOMIC_RELAXED) + (n),  \
+			 __ATOMIC_RELAXED)
+
+/* ---------------------------------------------------------------- engine */
+
+enum { NV_ENG_OPEN = 0, NV_ENG_RUNNING, NV_ENG_STOPPING, NV_ENG_STOPPED };
+
+/* A counter sharded over cache lines, for hot statistics. */
+#define NV_SHARDS 16
+struct nv_shard {
+	uint64_t v __attribute__((aligned(NV_CL)));
+};
+
+struct nv_engine {
+	/* Hot, read-mostly. */
+	nv_ring *ring __attribute__((aligned(NV_CL)));
+	nv_ring *prio; /* scheduled jobs, popped first */
+	int state;     /* atomic */
+	uint32_t max_args;
+	uint32_t enqueue_timeout_ms;
+	unsigned nworkers; /* configured */
+	unsigned batch;
+	bool has_observers;
+	struct nv_persister *persister; /* NULL with memory backends */
+
+	nv_ec not_empty __attribute__((aligned(NV_CL))); /* workers park */
+	nv_ec not_full __attribute__((aligned(NV_CL)));  /* producers park */
+	nv_ec done __attribute__((aligned(NV_CL)));      /* stop() waits */
+	uint64_t next_id __attribute__((aligned(NV_CL))); /* atomic */
+	uint64_t running __attribute__((aligned(NV_CL))); /* atomic */
+	struct nv_shard enqueued[NV_SHARDS];
+
+	nv_config cfg;
+	uint64_t gen; /* distinguishes engines in per-thread id caches */
+	unsigned stuck; /* atomic: workers inside a timed-out execution */
+	int quit;       /* atomic: workers and scheduler exit */
+
+	/* Registry. */
+	struct cds_lfht *tasks;
+	pthread_mutex_t reg_mu; /* serializes writers */
+	struct nv_task *all_tasks;
+
+	/* Job table and retention. */
+	struct cds_lfht *jobs;
+	struct cds_wfcq_head fin_head;
+	struct cds_wfcq_tail fin_tail;
+	uint64_t nfinished; /* atomic: tracked jobs finished and kept */
+
+	/* Workers. */
+	struct nv_worker *workers; /* nworkers + max_extra slots */
+	unsigned nslots;
+	unsigned live; /* atomic: workers running their loop */
+
+	/* Scheduler. */
+	struct nv_sched_state *sched;
+
+	/* Outcomes recorded by the scheduler (timeouts): scheduler-only
+	 * writers. */
+	uint64_t t_succeeded, t_failed, t_retried, t_timed_out;
+
+	/* Observers. */
+	nv_observer_fn obs_fn[NV_MAX_OBSERVERS];
+	void *obs_arg[NV_MAX_OBSERVERS];
+	unsigned nobs;
+
+	pthread_mutex_t life_mu; /* start/stop/close */
+};
+
+/* registry.c */
+int nv__registry_init(nv_engine *e);
+void nv__registry_fini(nv_engine *e);
+static inline struct nv_taskdef *
+nv__task_def(struct nv_task *t)
+{
+	/* Acquire pairs with the release publishing a new definition. */
+	return __atomic_load_n(&t->def, __ATOMIC_ACQUIRE);
+}
+
+/* job.c */
+int nv__jobs_init(nv_engine *e);
+void nv__jobs_fini(nv_engine *e);
+nv_job *nv__job_new(nv_engine *e, struct nv_task *t, const void *args,
+		    size_t len, bool tracked, nv_job_id id);
+void nv__job_free(nv_job *j); /* untracked jobs and abandoned ones */
+void nv__job_release(nv_job *j); /* final: free now or when unstuck */
+int nv__job_table_add(nv_engine *e, nv_job *j);
+void nv__job_finished(nv_engine *e, nv_job *j); /* status final: wake,
+						    retention */
+void nv__jobs_evict(nv_engine *e); /* scheduler: enforce retention */
+nv_job_id nv__id_alloc(nv_engine *e, size_t n);
+void nv__rcu_thread_online(void); /* registers the calling thread once */
+
+/* dispatch.c */
+int nv__ring_push_wait(nv_engine *e, nv_ring *r, nv_job *const *jobs,
+		       size_t n, size_t *pushed);
+void nv__notify_workers(nv_engine *e, size_t n);
+
+/* worker.c */
+int nv__workers_start(nv_engine *e);
+int nv__worker_spawn(nv_engine *e); /* a replacement for a stuck one */
+void nv__worker_timeout(nv_engine *e, struct nv_worker *w, uint64_t word);
+void nv__job_requeue(nv_engine *e, nv_job *j); /* scheduler: retry due */
+
+/* scheduler.c */
+int nv__sched_init(nv_engine *e); /* at open: wheel, inbox */
+int nv__sched_start(nv_engine *e);
+void nv__sched_stop(nv_engine *e);
+void nv__sched_free(nv_engine *e);
+void nv__sched_retry(nv_engine *e, nv_job *j, uint64_t due_mono_ms);
+void nv__sched_poke(nv_engine *e); /* a worker asked for a re-arm */
+uint64_t nv__sched_now(nv_engine *e); /* mono ms */
+
+/* engine.c */
+void nv__emit(nv_engine *e, nv_event_type type, nv_job_id id,
+	      struct nv_task *t, unsigned attempt, uint64_t latency_ns,
+	      const char *error);
+static inline void
+nv__shard_add(struct nv_shard *s, uint64_t n)
+{
+	static __thread unsigned idx = UINT32_MAX;
+	static unsigned next;
+	if (idx == UINT32_MAX)
+		idx = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) %
+		      NV_SHARDS;
+	__atomic_fetch_add(&s[idx].v, n, __ATOMIC_RELAXED);
+}
+
+#endif /* NV_ENGINE_INT_H */

@@ -1,0 +1,399 @@
+/*
+ * schedule.c - one-off, interval and cron schedules on the scheduler's
+ * timer wheel.
+ *
+ * nv_schedule_add validates and compiles the request on the caller's
+ * thread (cron parsed once, zone checked), registers the schedule in a
+ * small mutex-protected table (add/cancel/list are rare; firing never
+ * takes the mutex for long) and posts it to the scheduler thread, which
+ * arms its timer. When a timer fires, the scheduler creates a job and
+ * pushes it on the priority ring (workers pop it before ordinary work),
+ * then re-arms interval and cron schedules from inside the callback; a
+ * one-off schedule is removed after its dispatch. No polling anywhere: the
+ * scheduler sleeps until the wheel's next deadline.
+ *
+ * Time: schedules speak epoch milliseconds (UTC); the wheel runs on the
+ * monotonic clock. Each arm converts the remaining epoch delay into a
+ * monotonic deadline, so a wall-clock step affects only the next arm.
+ * Interval schedules run at a fixed rate from their start: run k is due at
+ * start + k * interval; when the engine falls behind, missed runs are
+ * skipped, never bunched, and the rate does not drift.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "engine/cron.h"
+#include "engine/persist_int.h"
+#include "engine/sched_int.h"
+
+struct nv_sched {
+	nv_timer timer; /* owned by the scheduler thread */
+	nv_engine *engine;
+	nv_schedule_id id;
+	struct nv_task *task;
+	nv_schedule_kind kind;
+	int64_t start_ms; /* interval: epoch ms of run 0 */
+	uint64_t interval_ms;
+	int64_t next_ms;  /* epoch ms of the next run */
+	uint64_t fired;   /* runs dispatched */
+	bool cancelled;   /* set under the table mutex */
+	bool armed;       /* scheduler thread only */
+	nv_cron cron;
+	char cron_text[128];
+	char tz[64];
+	struct nv_sched *next; /* table chain */
+	size_t len;
+	unsigned char args[];
+};
+
+struct nv_sched_table {
+	pthread_mutex_t mu;
+	struct nv_sched *head; /* ordered by id */
+	uint64_t next_id;
+	size_t count;
+};
+
+int
+nv__schedules_init(nv_engine *e)
+{
+	struct nv_sched_table *t = nv__calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NV_ENOMEM;
+	pthread_mutex_init(&t->mu, NULL);
+	t->next_id = 1;
+	e->sched->schedules = t;
+	return 0;
+}
+
+void
+nv__schedules_free(nv_engine *e)
+{
+	struct nv_sched_table *t = e->sched->schedules;
+	if (t == NULL)
+		return;
+	for (struct nv_sched *s = t->head, *n; s != NULL; s = n) {
+		n = s->next;
+		nv__free(s);
+	}
+	pthread_mutex_destroy(&t->mu);
+	nv__free(t);
+	e->sched->schedules = NULL;
+}
+
+void
+nv__schedules_stop(nv_engine *e)
+{
+	struct nv_sched_table *t = e->sched->schedules;
+	pthread_mutex_lock(&t->mu);
+	for (struct nv_sched *s = t->head; s != NULL; s = s->next)
+		if (s->armed) {
+			nv_wheel_cancel(e->sched->wheel, &s->timer);
+			s->armed = false;
+		}
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Removes s from the table (mutex held). */
+static void
+unlink_locked(struct nv_sched_table *t, struct nv_sched *s)
+{
+	for (struct nv_sched **pp = &t->head; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			t->count--;
+			return;
+		}
+}
+
+/* Next run strictly after `after` (epoch ms); false when none. */
+static bool
+next_run(struct nv_sched *s, int64_t after, int64_t *next)
+{
+	switch (s->kind) {
+	case NV_SCHED_INTERVAL: {
+		int64_t iv = (int64_t)s->interval_ms;
+		int64_t k = after < s->start_ms ? 0
+						: (after - s->start_ms) / iv + 1;
+		*next = s->start_ms + k * iv;
+		return true;
+	}
+	case NV_SCHED_CRON:
+		return nv__cron_next(&s->cron, s->tz[0] ? s->tz : NULL, after,
+				     next) == 0;
+	default:
+		return false;
+	}
+}
+
+static void fire(nv_timer *tm, void *arg);
+
+/* Scheduler thread: arms s for s->next_ms. */
+static void
+arm(nv_engine *e, struct nv_sched *s)
+{
+	int64_t now_epoch = nv__epoch_ms();
+	uint64_t now = nv__mono_ms();
+	int64_t delta = s->next_ms - now_epoch;
+	uint64_t due = delta <= 0 ? now : now + (uint64_t)delta;
+	nv_timer_init(&s->timer, fire, s);
+	if (nv_wheel_add(e->sched->wheel, &s->timer, due) == 0)
+		s->armed = true;
+}
+
+/* Creates and queues one job of s (scheduler thread). */
+static void
+dispatch(nv_engine *e, struct nv_sched *s)
+{
+	struct nv_taskdef *def = nv__task_def(s->task);
+	bool tracked = !def->opts.discard_result;
+	nv_job *j = nv__job_new(e, s->task, s->args, s->len, tracked,
+				nv__id_alloc(e, 1));
+	if (j == NULL) {
+		nv__err("schedule %llu: no memory for its job; run skipped",
+			(unsigned long long)s->id);
+		return;
+	}
+	j->flags |= NV_JOB_SCHEDULED;
+	if (tracked)
+		nv__job_table_add(e, j);
+	if (e->persister != NULL && nv__persist_enqueued(e, j) != 0)
+		nv__warn("schedule %llu: job %llu not persisted",
+			 (unsigned long long)s->id, (unsigned long long)j->id);
+	nv__shard_add(e->enqueued, 1);
+	if (e->has_observers)
+		nv__emit(e, NV_EV_ENQUEUED, j->id, j->task, 0, 0, NULL);
+	nv__job_requeue(e, j); /* priority ring; retried if full */
+}
+
+static void
+fire(nv_timer *tm, void *arg)
+{
+	struct nv_sched *s = arg;
+	nv_engine *e = s->engine;
+	struct nv_sched_table *t = e->sched->schedules;
+	int64_t next;
+	bool again;
+
+	(void)tm;
+	s->armed = false;
+	pthread_mutex_lock(&t->mu);
+	if (s->cancelled) {
+		pthread_mutex_unlock(&t->mu);
+		return;
+	}
+	__atomic_store_n(&s->fired, s->fired + 1, __ATOMIC_RELAXED);
+	/* Re-arm from the callback (interval/cron): the next run strictly
+	 * after the later of now and the run just made. */
+	int64_t now = nv__epoch_ms();
+	again = next_run(s, now > s->next_ms ? now : s->next_ms, &next);
+	if (again)
+		__atomic_store_n(&s->next_ms, next, __ATOMIC_RELAXED);
+	else
+		unlink_locked(t, s);
+	pthread_mutex_unlock(&t->mu);
+	dispatch(e, s);
+	if (again)
+		arm(e, s);
+	else
+		nv__free(s);
+}
+
+void
+nv__schedule_msg(nv_engine *e, struct nv_msg *m)
+{
+	struct nv_sched_table *t = e->sched->schedules;
+	struct nv_sched *s = m->sched;
+
+	if (m->kind == NV_MSG_SCHED_ADD) {
+		bool skip = false;
+		pthread_mutex_lock(&t->mu);
+		/* Cancelled before we saw it: the CANCEL message (behind this
+		 * one in the FIFO inbox) frees it. */
+		bool cancelled = s->cancelled;
+		if (!cancelled && s->kind == NV_SCHED_ONCE &&
+		    s->next_ms < nv__epoch_ms() &&
+		    e->cfg.misfire == NV_MISFIRE_SKIP) {
+			unlink_locked(t, s);
+			skip = true;
+		}
+		pthread_mutex_unlock(&t->mu);
+		if (skip) {
+			nv__info("schedule %llu: run time already past, "
+				 "skipped (misfire policy skip)",
+				 (unsigned long long)s->id);
+			nv__free(s);
+		} else if (!cancelled) {
+			arm(e, s);
+		}
+	} else if (m->kind == NV_MSG_SCHED_CANCEL) {
+		/* The table no longer holds s; only the wheel may. */
+		if (s->armed)
+			nv_wheel_cancel(e->sched->wheel, &s->timer);
+		nv__free(s);
+	}
+	nv__free(m);
+}
+
+void
+nv__schedule_msg_free(nv_engine *e, struct nv_msg *m)
+{
+	(void)e;
+	/* An add never handled: the table still owns the schedule (freed
+	 * with it), unless it was cancelled (then this message owns it). */
+	if (m->kind == NV_MSG_SCHED_CANCEL)
+		nv__free(m->sched);
+	nv__free(m);
+}
+
+int
+nv_schedule_add(nv_engine *e, const char *task, const void *args, size_t len,
+		const nv_schedule *when, nv_schedule_id *out_id)
+{
+	struct nv_sched_table *t;
+	struct nv_sched *s;
+	struct nv_msg *m;
+	nv_task *tk;
+	int set, rc;
+	char err[256];
+
+	if (e == NULL || task == NULL || when == NULL ||
+	    (args == NULL && len != 0))
+		return NV_EINVAL;
+	set = (when->at_ms != 0) + (when->in_ms != 0) +
+	      (when->interval_ms != 0) + (when->cron != NULL);
+	if (set != 1 || when->in_ms < 0)
+		return NV_EINVAL;
+	if (when->timezone != NULL && when->cron == NULL)
+		return NV_EINVAL;
+	if (__atomic_load_n(&e->state, __ATOMIC_ACQUIRE) >= NV_ENG_STOPPING)
+		return NV_ESTOPPED;
+	if (len > e->max_args)
+		return NV_E2BIG;
+	if ((tk = nv_task_lookup(e, task)) == NULL)
+		return NV_ENOTASK;
+	if ((s = nv__calloc(1, sizeof(*s) + len)) == NULL)
+		return NV_ENOMEM;
+	s->engine = e;
+	s->task = tk;
+	s->len = len;
+	if (len)
+		memcpy(s->args, args, len);
+	int64_t now = nv__epoch_ms();
+	if (when->cron != NULL) {
+		const char *tz = when->timezone;
+		if (strlen(when->cron) >= sizeof(s->cron_text) ||
+		    (tz != NULL && strlen(tz) >= sizeof(s->tz))) {
+			nv__free(s);
+			return NV_EINVAL;
+		}
+		if ((rc = nv__cron_parse(&s->cron, when->cron, err,
+					 sizeof(err))) != 0) {
+			nv__warn("schedule: %s", err);
+			nv__free(s);
+			return rc;
+		}
+		s->kind = NV_SCHED_CRON;
+		snprintf(s->cron_text, sizeof(s->cron_text), "%s", when->cron);
+		snprintf(s->tz, sizeof(s->tz), "%s", tz ? tz : "");
+		rc = nv__cron_next(&s->cron, tz, now, &s->next_ms);
+		if (rc != 0) {
+			nv__free(s);
+			return rc == NV_ENOENT ? NV_ECRON : rc;
+		}
+	} else if (when->interval_ms != 0) {
+		if (when->interval_ms > (uint64_t)INT64_MAX / 4) {
+			nv__free(s);
+			return NV_EINVAL;
+		}
+		s->kind = NV_SCHED_INTERVAL;
+		s->interval_ms = when->interval_ms;
+		s->start_ms = now + (int64_t)when->interval_ms;
+		s->next_ms = s->start_ms;
+	} else {
+		s->kind = NV_SCHED_ONCE;
+		s->next_ms = when->at_ms ? when->at_ms : now + when->in_ms;
+	}
+	if ((m = nv__calloc(1, sizeof(*m))) == NULL) {
+		nv__free(s);
+		return NV_ENOMEM;
+	}
+	t = e->sched->schedules;
+	pthread_mutex_lock(&t->mu);
+	s->id = t->next_id++;
+	/* Append (ids grow, the list stays ordered). */
+	struct nv_sched **pp = &t->head;
+	while (*pp != NULL)
+		pp = &(*pp)->next;
+	*pp = s;
+	t->count++;
+	pthread_mutex_unlock(&t->mu);
+	if (out_id != NULL)
+		*out_id = s->id;
+	m->kind = NV_MSG_SCHED_ADD;
+	m->sched = s;
+	nv__sched_post(e, m);
+	return 0;
+}
+
+int
+nv_schedule_cancel(nv_engine *e, nv_schedule_id id)
+{
+	struct nv_sched_table *t;
+	struct nv_sched *s;
+	struct nv_msg *m;
+
+	if (e == NULL || id == 0)
+		return NV_EINVAL;
+	if ((m = nv__calloc(1, sizeof(*m))) == NULL)
+		return NV_ENOMEM;
+	t = e->sched->schedules;
+	pthread_mutex_lock(&t->mu);
+	for (s = t->head; s != NULL && s->id != id; s = s->next)
+		;
+	if (s == NULL) {
+		pthread_mutex_unlock(&t->mu);
+		nv__free(m);
+		return NV_ENOENT;
+	}
+	s->cancelled = true;
+	unlink_locked(t, s);
+	pthread_mutex_unlock(&t->mu);
+	/* The scheduler thread disarms and frees it (it may be firing it
+	 * right now; fire() sees `cancelled` under the mutex). */
+	m->kind = NV_MSG_SCHED_CANCEL;
+	m->sched = s;
+	nv__sched_post(e, m);
+	return 0;
+}
+
+int
+nv_schedule_list(nv_engine *e, nv_schedule_info *out, size_t cap,
+		 size_t *count)
+{
+	struct nv_sched_table *t;
+	size_t i = 0;
+	if (e == NULL || count == NULL || (out == NULL && cap != 0))
+		return NV_EINVAL;
+	t = e->sched->schedules;
+	pthread_mutex_lock(&t->mu);
+	for (struct nv_sched *s = t->head; s != NULL; s = s->next, i++) {
+		if (i >= cap)
+			continue;
+		nv_schedule_info *o = &out[i];
+		memset(o, 0, sizeof(*o));
+		o->id = s->id;
+		o->kind = s->kind;
+		o->next_ms = __atomic_load_n(&s->next_ms, __ATOMIC_RELAXED);
+		o->interval_ms = s->interval_ms;
+		o->fired = __atomic_load_n(&s->fired, __ATOMIC_RELAXED);
+		snprintf(o->task, sizeof(o->task), "%s", s->task->name);
+		snprintf(o->cron, sizeof(o->cron), "%s", s->cron_text);
+		snprintf(o->timezone, sizeof(o->timezone), "%s", s->tz);
+	}
+	*count = t->count;
+	pthread_mutex_unlock(&t->mu);
+	return 0;
+}

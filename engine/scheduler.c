@@ -1,0 +1,317 @@
+/*
+ * scheduler.c - the scheduler thread: owner of the engine's timer wheel.
+ *
+ * The wheel (lockfree/wheel.c) holds delayed retries, the per-worker
+ * timeout watchdogs and the schedules (schedule.c). It is touched only by
+ * this thread. Other threads talk to it through:
+ *  - an MPSC inbox (liburcu wfcqueue) of messages: "retry job j at t",
+ *    schedule add/cancel;
+ *  - a poke flag plus per-worker `rearm` flags (a worker whose new deadline
+ *    is earlier than its armed watchdog), so the hot path sends no message.
+ * Both are followed by a notify on the scheduler's eventcount.
+ *
+ * The thread sleeps until the wheel's next deadline or a notify: no
+ * polling. Watchdog protocol with the workers (see worker.c): the worker
+ * stores its slot word (seq_cst) then loads armed_ms (seq_cst); the
+ * scheduler stores armed_ms (seq_cst) then re-loads the word (seq_cst), so
+ * at least one of them sees the other and no running job is left without
+ * a watchdog.
+ */
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "engine/engine_int.h"
+#include "engine/sched_int.h"
+
+static __thread bool on_sched_thread;
+
+uint64_t
+nv__sched_now(nv_engine *e)
+{
+	(void)e;
+	return nv__mono_ms();
+}
+
+static void
+post(nv_engine *e, struct nv_msg *m)
+{
+	struct nv_sched_state *s = e->sched;
+	cds_wfcq_node_init(&m->node);
+	cds_wfcq_enqueue(&s->head, &s->tail, &m->node);
+	nv__ec_notify(&s->ec, 1);
+}
+
+static void
+retry_fire(nv_timer *t, void *arg)
+{
+	nv_job *j = arg;
+	nv_engine *e = j->task->engine;
+	(void)t;
+	if (e->sched->draining) {
+		nv__sched_leftover(e, j);
+		return;
+	}
+	nv__job_requeue(e, j);
+}
+
+void
+nv__sched_retry(nv_engine *e, nv_job *j, uint64_t due)
+{
+	struct nv_sched_state *s = e->sched;
+	if (on_sched_thread) {
+		nv_timer_init(&j->timer, retry_fire, j);
+		if (s->draining || nv_wheel_add(s->wheel, &j->timer, due) != 0)
+			nv__sched_leftover(e, j);
+		return;
+	}
+	struct nv_msg *m = nv__malloc(sizeof(*m));
+	if (m == NULL) {
+		/* Out of memory for a message: run the retry at once rather
+		 * than lose the job. */
+		nv__err("no memory to delay the retry of job %llu; "
+			"requeueing now",
+			(unsigned long long)j->id);
+		nv__job_requeue(e, j);
+		return;
+	}
+	m->kind = NV_MSG_RETRY;
+	m->job = j;
+	m->due = due;
+	post(e, m);
+}
+
+void
+nv__sched_post(nv_engine *e, struct nv_msg *m)
+{
+	post(e, m);
+}
+
+void
+nv__sched_poke(nv_engine *e)
+{
+	struct nv_sched_state *s = e->sched;
+	__atomic_store_n(&s->poke, 1, __ATOMIC_RELEASE);
+	nv__ec_notify(&s->ec, 1);
+}
+
+static void watchdog_fire(nv_timer *t, void *arg);
+
+/* Arms w's watchdog at the deadline of its running execution, or marks it
+ * unarmed when idle (then re-checks: see the protocol at the top). */
+static void
+arm_watchdog(nv_engine *e, struct nv_worker *w)
+{
+	struct nv_sched_state *s = e->sched;
+	for (;;) {
+		uint64_t word = __atomic_load_n(&w->word, __ATOMIC_SEQ_CST);
+		if ((word & 3) == NV_SLOT_RUNNING) {
+			uint64_t d = __atomic_load_n(&w->deadline_ms,
+						     __ATOMIC_RELAXED);
+			nv_wheel_cancel(s->wheel, &w->watchdog);
+			nv_wheel_add(s->wheel, &w->watchdog, d);
+			__atomic_store_n(&w->armed_ms, d, __ATOMIC_SEQ_CST);
+			return;
+		}
+		nv_wheel_cancel(s->wheel, &w->watchdog);
+		__atomic_store_n(&w->armed_ms, UINT64_MAX, __ATOMIC_SEQ_CST);
+		if ((__atomic_load_n(&w->word, __ATOMIC_SEQ_CST) & 3) !=
+		    NV_SLOT_RUNNING)
+			return;
+	}
+}
+
+static void
+watchdog_fire(nv_timer *t, void *arg)
+{
+	struct nv_worker *w = arg;
+	nv_engine *e = w->engine;
+	uint64_t word = __atomic_load_n(&w->word, __ATOMIC_SEQ_CST);
+	(void)t;
+	if ((word & 3) == NV_SLOT_RUNNING &&
+	    nv__mono_ms() >= __atomic_load_n(&w->deadline_ms,
+					     __ATOMIC_RELAXED)) {
+		nv__worker_timeout(e, w, word);
+		__atomic_store_n(&w->armed_ms, UINT64_MAX, __ATOMIC_SEQ_CST);
+		/* If the slot came back to RUNNING meanwhile (a replacement
+		 * cannot reuse a stuck slot, but be safe), re-arm. */
+		if ((__atomic_load_n(&w->word, __ATOMIC_SEQ_CST) & 3) ==
+		    NV_SLOT_RUNNING)
+			arm_watchdog(e, w);
+		return;
+	}
+	arm_watchdog(e, w);
+}
+
+static void
+handle(nv_engine *e, struct nv_msg *m)
+{
+	struct nv_sched_state *s = e->sched;
+	switch (m->kind) {
+	case NV_MSG_RETRY:
+		nv_timer_init(&m->job->timer, retry_fire, m->job);
+		if (s->draining ||
+		    nv_wheel_add(s->wheel, &m->job->timer, m->due) != 0)
+			nv__sched_leftover(e, m->job);
+		nv__free(m);
+		break;
+	default:
+		nv__schedule_msg(e, m); /* schedule.c frees it */
+		break;
+	}
+}
+
+static bool
+drain_inbox(nv_engine *e)
+{
+	struct nv_sched_state *s = e->sched;
+	struct cds_wfcq_node *n;
+	bool any = false;
+	/* Single consumer: the non-locking dequeue is allowed. */
+	while ((n = __cds_wfcq_dequeue_blocking(&s->head, &s->tail)) != NULL) {
+		handle(e, caa_container_of(n, struct nv_msg, node));
+		any = true;
+	}
+	if (__atomic_exchange_n(&s->poke, 0, __ATOMIC_ACQ_REL)) {
+		for (unsigned i = 0; i < e->nslots; i++) {
+			struct nv_worker *w = &e->workers[i];
+			if (__atomic_exchange_n(&w->rearm, 0, __ATOMIC_ACQ_REL))
+				arm_watchdog(e, w);
+		}
+		any = true;
+	}
+	return any;
+}
+
+static void *
+sched_main(void *arg)
+{
+	nv_engine *e = arg;
+	struct nv_sched_state *s = e->sched;
+
+	on_sched_thread = true;
+	nv__rcu_thread_online();
+	for (unsigned i = 0; i < e->nslots; i++)
+		nv_timer_init(&e->workers[i].watchdog, watchdog_fire,
+			      &e->workers[i]);
+	while (!__atomic_load_n(&s->quit, __ATOMIC_ACQUIRE)) {
+		drain_inbox(e);
+		nv_wheel_advance(s->wheel, nv__mono_ms());
+		uint32_t key = nv__ec_prepare(&s->ec);
+		if (!cds_wfcq_empty(&s->head, &s->tail) ||
+		    __atomic_load_n(&s->poke, __ATOMIC_ACQUIRE) ||
+		    __atomic_load_n(&s->quit, __ATOMIC_ACQUIRE)) {
+			nv__ec_cancel(&s->ec);
+			continue;
+		}
+		uint64_t next = nv_wheel_next_deadline(s->wheel);
+		uint64_t now = nv__mono_ms();
+		if (next == UINT64_MAX)
+			nv__ec_wait(&s->ec, key, -1);
+		else if (next > now)
+			nv__ec_wait_us(&s->ec, key,
+				       (int64_t)(next - now) * 1000);
+		else
+			nv__ec_cancel(&s->ec);
+	}
+	/* Stopping: everything still delayed is handed back (leftovers). */
+	s->draining = true;
+	for (unsigned i = 0; i < e->nslots; i++)
+		nv_wheel_cancel(s->wheel, &e->workers[i].watchdog);
+	nv__schedules_stop(e);
+	drain_inbox(e);
+	nv_wheel_advance(s->wheel, (uint64_t)1 << 62);
+	return NULL;
+}
+
+void
+nv__sched_leftover(nv_engine *e, nv_job *j)
+{
+	struct nv_sched_state *s = e->sched;
+	if (s->nleft == s->capleft) {
+		size_t cap = s->capleft ? s->capleft * 2 : 64;
+		nv_job **p = nv__realloc(s->left, cap * sizeof(*p));
+		if (p == NULL) {
+			nv__err("out of memory keeping delayed job %llu",
+				(unsigned long long)j->id);
+			return;
+		}
+		s->left = p;
+		s->capleft = cap;
+	}
+	s->left[s->nleft++] = j;
+}
+
+int
+nv__sched_init(nv_engine *e)
+{
+	struct nv_sched_state *s = nv__aligned_alloc(NV_CL, sizeof(*s));
+	int rc;
+	if (s == NULL)
+		return NV_ENOMEM;
+	if ((rc = nv_wheel_create(&s->wheel, nv__mono_ms())) != 0) {
+		nv__aligned_free(s);
+		return rc;
+	}
+	cds_wfcq_init(&s->head, &s->tail);
+	e->sched = s;
+	if ((rc = nv__schedules_init(e)) != 0) {
+		nv__sched_free(e);
+		return rc;
+	}
+	return 0;
+}
+
+int
+nv__sched_start(nv_engine *e)
+{
+	struct nv_sched_state *s = e->sched;
+	if (pthread_create(&s->thread, NULL, sched_main, e) != 0)
+		return NV_ENOMEM;
+	s->started = true;
+	return 0;
+}
+
+void
+nv__sched_stop(nv_engine *e)
+{
+	struct nv_sched_state *s = e->sched;
+	if (s == NULL || !s->started)
+		return;
+	__atomic_store_n(&s->quit, 1, __ATOMIC_RELEASE);
+	nv__ec_notify(&s->ec, 1);
+	pthread_join(s->thread, NULL);
+	s->started = false;
+}
+
+void
+nv__sched_free(nv_engine *e)
+{
+	struct nv_sched_state *s = e->sched;
+	if (s == NULL)
+		return;
+	/* Untracked leftovers are freed here; tracked ones belong to the
+	 * job table (freed with it). */
+	for (size_t i = 0; i < s->nleft; i++)
+		if (!(s->left[i]->flags & NV_JOB_TRACKED))
+			nv__job_release(s->left[i]);
+	nv__free(s->left);
+	/* Messages never handled (engine never started). */
+	struct cds_wfcq_node *n;
+	while ((n = __cds_wfcq_dequeue_blocking(&s->head, &s->tail)) != NULL) {
+		struct nv_msg *m = caa_container_of(n, struct nv_msg, node);
+		if (m->kind == NV_MSG_RETRY) {
+			if (!(m->job->flags & NV_JOB_TRACKED))
+				nv__job_release(m->job);
+			nv__free(m);
+		} else {
+			nv__schedule_msg_free(e, m);
+		}
+	}
+	nv__schedules_free(e);
+	nv_wheel_destroy(s->wheel);
+	cds_wfcq_destroy(&s->head, &s->tail);
+	nv__aligned_free(s);
+	e->sched = NULL;
+}

@@ -1,0 +1,515 @@
+/*
+ * worker.c - the worker pool, job execution and the task context.
+ *
+ * Each worker pops batches from the priority ring (scheduled jobs) and then
+ * the main ring, runs them one by one and records the outcome. When both
+ * rings are empty it spins briefly, then parks on the engine's not_empty
+ * eventcount (~0% CPU when idle); dispatchers wake it after a push.
+ *
+ * Timeouts without a message per job: before running a job the worker
+ * writes the job and its deadline into its slot and publishes the slot
+ * word (seq << 2 | RUNNING). The scheduler keeps one watchdog timer per
+ * worker in its wheel, armed at the deadline it last saw (armed_ms). The
+ * worker asks for a re-arm only when its new deadline is earlier than
+ * armed_ms. When the watchdog fires and the same execution is still
+ * running past its deadline, the scheduler CASes the word to TIMEDOUT and
+ * applies the policy; the worker's own CAS to IDLE at the end of the job
+ * then fails and it discards the late result. Exactly one side wins, so
+ * an outcome is recorded once.
+ *
+ * A timed-out function may never return. Its worker is then "stuck": the
+ * scheduler starts a replacement (up to max_extra_workers) so the pool
+ * keeps its strength, and the stuck worker exits when it finally returns
+ * while the pool is at strength. The job record stays alive for the stuck
+ * function's args through job->hold (see job.c).
+ */
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "engine/engine_int.h"
+#include "engine/persist_int.h"
+
+#define NV_SPIN_ROUNDS 200 /* idle polls before parking */
+
+static inline uint64_t
+word_of(uint64_t seq, unsigned state)
+{
+	return seq << 2 | state;
+}
+
+/* ---------------------------------------------------------------- ctx */
+
+int
+nv_ctx_set_result(nv_ctx *c, const void *buf, size_t len)
+{
+	void *copy;
+	if (c == NULL || (buf == NULL && len != 0))
+		return NV_EINVAL;
+	if (c->def->opts.discard_result)
+		return 0;
+	if (nv_ctx_cancelled(c) &&
+	    __atomic_load_n(&c->worker->word, __ATOMIC_ACQUIRE) !=
+		    word_of(c->seq, NV_SLOT_RUNNING))
+		return NV_ETIMEDOUT; /* late: the outcome is decided */
+	if ((copy = nv__malloc(len)) == NULL)
+		return NV_ENOMEM;
+	if (len)
+		memcpy(copy, buf, len);
+	nv__free(c->result);
+	c->result = copy;
+	c->result_len = len;
+	return 0;
+}
+
+int
+nv_ctx_set_error(nv_ctx *c, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	if (c == NULL || fmt == NULL)
+		return NV_EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (c->hook_phase) {
+		/* A failing hook is logged and reported, never fatal. */
+		c->hook_failed = true;
+		nv__warn("hook of task '%s' (job %llu) failed: %s",
+			 c->job->task->name, (unsigned long long)c->job->id,
+			 buf);
+		nv__emit(c->engine, NV_EV_HOOK_FAILED, c->job->id,
+			 c->job->task, c->job->attempt, 0, buf);
+		return 0;
+	}
+	nv__free(c->error);
+	c->error = nv__strdup(buf);
+	return c->error ? 0 : NV_ENOMEM;
+}
+
+bool
+nv_ctx_cancelled(const nv_ctx *c)
+{
+	if (c == NULL)
+		return true;
+	/* Acquire pairs with the scheduler's CAS to TIMEDOUT. */
+	if (__atomic_load_n(&c->worker->word, __ATOMIC_ACQUIRE) !=
+	    word_of(c->seq, NV_SLOT_RUNNING))
+		return true;
+	return __atomic_load_n(&c->engine->state, __ATOMIC_RELAXED) >=
+	       NV_ENG_STOPPING;
+}
+
+nv_job_id
+nv_ctx_job_id(const nv_ctx *c)
+{
+	return c ? c->job->id : 0;
+}
+
+unsigned
+nv_ctx_attempt(const nv_ctx *c)
+{
+	return c ? c->job->attempt : 0;
+}
+
+const char *
+nv_ctx_task_name(const nv_ctx *c)
+{
+	return c ? c->job->task->name : NULL;
+}
+
+nv_engine *
+nv_ctx_engine(const nv_ctx *c)
+{
+	return c ? c->engine : NULL;
+}
+
+/* ---------------------------------------------------------------- outcome */
+
+static uint32_t
+retry_delay(nv_engine *e, struct nv_taskdef *def, unsigned attempt)
+{
+	uint64_t d = def->opts.retry_delay_ms ? def->opts.retry_delay_ms
+					      : e->cfg.retry_delay_ms;
+	if (def->opts.retry_backoff && d > 0) {
+		/* Exponential backoff with full jitter in [d/2, d*2^k]. */
+		unsigned k = attempt > 1 ? attempt - 1 : 0;
+		if (k > 16)
+			k = 16;
+		uint64_t cap = d << k;
+		uint64_t r = (nv__mono_ns() * 0x9e3779b97f4a7c15ULL) >> 33;
+		d = d / 2 + r % (cap - d / 2 + 1);
+		if (d > 3600000)
+			d = 3600000;
+	}
+	return (uint32_t)d;
+}
+
+/* Final failure or retry of an attempt (worker or scheduler thread). */
+static void
+fail_attempt(nv_engine *e, nv_job *j, struct nv_taskdef *def, char *error,
+	     bool may_retry, uint64_t *retried, uint64_t *failed)
+{
+	if (may_retry && j->attempt <= def->opts.retries) {
+		uint32_t delay = retry_delay(e, def, j->attempt);
+		__atomic_store_n(&j->status, NV_PENDING, __ATOMIC_RELEASE);
+		if (e->persister != NULL)
+			nv__persist_retry(e, j, error, delay);
+		if (e->has_observers)
+			nv__emit(e, NV_EV_RETRY, j->id, j->task, j->attempt, 0,
+				 error);
+		nv__free(error);
+		NV_STAT_ADD(*retried, 1);
+		if (delay == 0)
+			nv__job_requeue(e, j);
+		else
+			nv__sched_retry(e, j, nv__mono_ms() + delay);
+		return;
+	}
+	if (j->flags & NV_JOB_TRACKED) {
+		nv_jobx *x = nv__jobx(j);
+		nv__free(x->error);
+		x->error = error;
+	}
+	if (e->persister != NULL)
+		nv__persist_failed(e, j, error);
+	if (e->has_observers)
+		nv__emit(e, NV_EV_FAILED, j->id, j->task, j->attempt, 0, error);
+	if (!(j->flags & NV_JOB_TRACKED))
+		nv__free(error);
+	NV_STAT_ADD(*failed, 1);
+	/* seq_cst: waiters re-check status after announcing themselves. */
+	__atomic_store_n(&j->status, NV_FAILED, __ATOMIC_SEQ_CST);
+	nv__job_finished(e, j);
+}
+
+static void
+succeed(nv_engine *e, nv_job *j, void *result, size_t len)
+{
+	if (j->flags & NV_JOB_TRACKED) {
+		nv_jobx *x = nv__jobx(j);
+		x->result = result;
+		x->result_len = len;
+	} else {
+		nv__free(result);
+		result = NULL;
+	}
+	if (e->persister != NULL)
+		nv__persist_succeeded(e, j, result, len);
+	if (e->has_observers)
+		nv__emit(e, NV_EV_SUCCEEDED, j->id, j->task, j->attempt, 0,
+			 NULL);
+	__atomic_store_n(&j->status, NV_SUCCESS, __ATOMIC_SEQ_CST);
+	nv__job_finished(e, j);
+}
+
+/* Scheduler thread: the watchdog saw w's execution `word` past its
+ * deadline. */
+void
+nv__worker_timeout(nv_engine *e, struct nv_worker *w, uint64_t word)
+{
+	nv_job *j = w->job;
+	struct nv_taskdef *def;
+	nv_timeout_policy pol;
+	char msg[128];
+
+	/* The job pointer read above belongs to this execution only if the
+	 * word never left `word`: the CAS proves it (acq_rel pairs with the
+	 * worker's release of the word). */
+	if (!__atomic_compare_exchange_n(&w->word, &word,
+					 (word & ~(uint64_t)3) |
+						 NV_SLOT_TIMEDOUT,
+					 false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED))
+		return;
+	/* The stuck function may still read j's args: pin the record. */
+	__atomic_fetch_add(&j->hold, 2, __ATOMIC_ACQ_REL);
+	__atomic_fetch_add(&e->stuck, 1, __ATOMIC_ACQ_REL);
+	NV_STAT_ADD(e->t_timed_out, 1);
+	def = nv__task_def(j->task);
+	pol = def->opts.timeout_policy ? def->opts.timeout_policy
+				       : e->cfg.timeout_policy;
+	if (pol == NV_TIMEOUT_DEFAULT)
+		pol = NV_TIMEOUT_RETRY;
+	snprintf(msg, sizeof(msg), "timed out after %llu ms",
+		 (unsigned long long)(def->opts.timeout_ms
+					      ? def->opts.timeout_ms
+					      : e->cfg.job_timeout_ms));
+	nv__warn("job %llu (task '%s', attempt %u) %s",
+		 (unsigned long long)j->id, j->task->name, j->attempt, msg);
+	if (e->has_observers)
+		nv__emit(e, NV_EV_TIMEOUT, j->id, j->task, j->attempt, 0, msg);
+	switch (pol) {
+	case NV_TIMEOUT_IGNORE:
+		NV_STAT_ADD(e->t_succeeded, 1);
+		succeed(e, j, NULL, 0);
+		break;
+	case NV_TIMEOUT_FAIL:
+		/* Final whatever retries the task has left. */
+		fail_attempt(e, j, def, nv__strdup(msg), false, &e->t_retried,
+			     &e->t_failed);
+		break;
+	default:
+		fail_attempt(e, j, def, nv__strdup(msg), true, &e->t_retried,
+			     &e->t_failed);
+		break;
+	}
+	/* Keep the pool at strength while this worker is stuck. */
+	unsigned live = __atomic_load_n(&e->live, __ATOMIC_ACQUIRE);
+	unsigned stuck = __atomic_load_n(&e->stuck, __ATOMIC_ACQUIRE);
+	if (live - stuck < e->nworkers)
+		nv__worker_spawn(e);
+}
+
+/* ---------------------------------------------------------------- run */
+
+static void
+run_hook(nv_ctx *c, void (*fn)(nv_ctx *))
+{
+	if (fn == NULL)
+		return;
+	c->hook_phase = true;
+	fn(c);
+	c->hook_phase = false;
+}
+
+/* Returns false when this worker must exit (it came back from a stuck
+ * execution and the pool is at strength without it). */
+static bool
+run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
+{
+	struct nv_taskdef *def = nv__task_def(j->task);
+	uint64_t now_ns = nv__mono_ns(), seq = ++*seqp;
+	uint32_t tmo = def->opts.timeout_ms ? def->opts.timeout_ms
+					    : e->cfg.job_timeout_ms;
+	uint64_t deadline = now_ns / 1000000 + tmo;
+	nv_ctx c;
+	int rc;
+
+	j->attempt++;
+	__atomic_store_n(&j->status, NV_RUNNING, __ATOMIC_RELEASE);
+	if (j->flags & NV_JOB_TRACKED)
+		nv__jobx(j)->started_ms = nv__epoch_ms();
+	w->job = j;
+	__atomic_store_n(&w->deadline_ms, deadline, __ATOMIC_RELAXED);
+	/* seq_cst store, then seq_cst load of armed_ms: pairs with the
+	 * scheduler's store of armed_ms and re-load of the word, so a job is
+	 * never left without a watchdog (see scheduler.c). */
+	__atomic_store_n(&w->word, word_of(seq, NV_SLOT_RUNNING),
+			 __ATOMIC_SEQ_CST);
+	if (deadline < __atomic_load_n(&w->armed_ms, __ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&w->rearm, 1, __ATOMIC_RELEASE);
+		nv__sched_poke(e);
+	}
+	NV_STAT_ADD(w->started, 1);
+	if (e->persister != NULL)
+		nv__persist_started(e, j);
+	if (e->has_observers)
+		nv__emit(e, NV_EV_STARTED, j->id, j->task, j->attempt,
+			 now_ns - j->enq_ns, NULL);
+
+	memset(&c, 0, sizeof(c));
+	c.engine = e;
+	c.worker = w;
+	c.job = j;
+	c.def = def;
+	c.seq = seq;
+	run_hook(&c, def->opts.before_job);
+	rc = def->fn(&c, j->args, j->args_len);
+
+	uint64_t expect = word_of(seq, NV_SLOT_RUNNING);
+	/* Release: our writes to the job happen before the slot is idle;
+	 * acquire on failure: the scheduler's outcome is visible. */
+	if (!__atomic_compare_exchange_n(&w->word, &expect,
+					 word_of(seq, NV_SLOT_IDLE), false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		/* Timed out: the scheduler recorded the outcome. Discard
+		 * the late result and let go of the record. */
+		nv__free(c.result);
+		nv__free(c.error);
+		if (__atomic_fetch_sub(&j->hold, 2, __ATOMIC_ACQ_REL) == 3)
+			nv__job_free(j);
+		w->stuck = false;
+		unsigned stuck =
+			__atomic_sub_fetch(&e->stuck, 1, __ATOMIC_ACQ_REL);
+		unsigned live = __atomic_load_n(&e->live, __ATOMIC_ACQUIRE);
+		return live - stuck <= e->nworkers;
+	}
+	if (rc == 0) {
+		run_hook(&c, def->opts.after_job);
+		NV_STAT_ADD(w->succeeded, 1);
+		nv__free(c.error);
+		succeed(e, j, c.result, c.result_len);
+	} else {
+		char *err = c.error;
+		if (err == NULL) {
+			char buf[64];
+			snprintf(buf, sizeof(buf), "task returned %d", rc);
+			err = nv__strdup(buf);
+		}
+		if (def->opts.on_error != NULL) {
+			c.hook_phase = true;
+			def->opts.on_error(&c, err ? err : "error");
+			c.hook_phase = false;
+		}
+		nv__free(c.result);
+		fail_attempt(e, j, def, err, true, &w->retried, &w->failed);
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------- loop */
+
+static size_t
+pop_batch(nv_engine *e, nv_job **buf)
+{
+	size_t n = nv_ring_pop_bulk(e->prio, (void **)buf, e->batch);
+	if (n)
+		return n;
+	size_t want = e->batch;
+	if (want > 1) {
+		/* Leave work for the other workers: take a fair share. */
+		size_t sz = nv_ring_size(e->ring);
+		size_t share = sz / e->nworkers + 1;
+		if (share < want)
+			want = share;
+	}
+	return nv_ring_pop_bulk(e->ring, (void **)buf, want);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct nv_worker *w = arg;
+	nv_engine *e = w->engine;
+	nv_job *buf[4096];
+	uint64_t seq = __atomic_load_n(&w->word, __ATOMIC_RELAXED) >> 2;
+	bool stay = true;
+
+	nv__rcu_thread_online();
+	if (e->cfg.pin_workers) {
+		cpu_set_t set;
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		CPU_ZERO(&set);
+		CPU_SET(w->index % (unsigned)(ncpu > 0 ? ncpu : 1), &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	while (stay) {
+		size_t n = pop_batch(e, buf);
+		if (n == 0) {
+			if (__atomic_load_n(&e->quit, __ATOMIC_ACQUIRE))
+				break;
+			for (int i = 0; i < NV_SPIN_ROUNDS && n == 0; i++) {
+				nv__cpu_relax();
+				if (i % 32 == 31)
+					sched_yield();
+				n = pop_batch(e, buf);
+			}
+			if (n == 0) {
+				nv__ec_notify(&e->done, INT_MAX);
+				uint32_t key = nv__ec_prepare(&e->not_empty);
+				n = pop_batch(e, buf);
+				if (n != 0 ||
+				    __atomic_load_n(&e->quit, __ATOMIC_ACQUIRE)) {
+					nv__ec_cancel(&e->not_empty);
+				} else {
+					nv__ec_wait(&e->not_empty, key, -1);
+					continue;
+				}
+				if (n == 0)
+					break;
+			}
+		}
+		/* Room appeared: wake a producer blocked on a full ring. */
+		nv__ec_notify(&e->not_full, (int)n);
+		for (size_t i = 0; i < n; i++) {
+			if (!stay) {
+				/* Exiting after a stuck run: give the rest
+				 * back to the ring for the others. */
+				size_t pushed = 0;
+				nv__ring_push_wait(e, e->ring, buf + i, n - i,
+						   &pushed);
+				for (size_t k = i + pushed; k < n; k++)
+					nv__sched_retry(e, buf[k],
+							nv__mono_ms() + 1);
+				nv__notify_workers(e, n - i);
+				break;
+			}
+			stay = run_job(e, w, buf[i], &seq);
+		}
+	}
+	__atomic_store_n(&w->word, word_of(seq + 1, NV_SLOT_IDLE),
+			 __ATOMIC_RELEASE);
+	__atomic_sub_fetch(&e->live, 1, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&w->state, 2, __ATOMIC_RELEASE);
+	nv__ec_notify(&e->done, INT_MAX);
+	return NULL;
+}
+
+static int
+start_in_slot(nv_engine *e, struct nv_worker *w)
+{
+	int rc;
+	w->engine = e;
+	w->stuck = false;
+	__atomic_store_n(&w->state, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&e->live, 1, __ATOMIC_ACQ_REL);
+	rc = pthread_create(&w->thread, NULL, worker_main, w);
+	if (rc != 0) {
+		__atomic_sub_fetch(&e->live, 1, __ATOMIC_ACQ_REL);
+		__atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
+		return NV_ENOMEM;
+	}
+	return 0;
+}
+
+int
+nv__workers_start(nv_engine *e)
+{
+	for (unsigned i = 0; i < e->nworkers; i++) {
+		int rc = start_in_slot(e, &e->workers[i]);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+nv__worker_spawn(nv_engine *e)
+{
+	for (unsigned i = 0; i < e->nslots; i++) {
+		struct nv_worker *w = &e->workers[i];
+		int st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
+		if (st == 2) {
+			pthread_join(w->thread, NULL);
+			__atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
+			st = 0;
+		}
+		if (st == 0) {
+			nv__info("starting a replacement worker (slot %u)", i);
+			return start_in_slot(e, w);
+		}
+	}
+	nv__warn("all %u worker slots busy: no replacement for a stuck "
+		 "worker (raise max_extra_workers)",
+		 e->nslots);
+	return NV_EBUSY;
+}
+
+void
+nv__job_requeue(nv_engine *e, nv_job *j)
+{
+	nv_ring *r = (j->flags & NV_JOB_SCHEDULED) ? e->prio : e->ring;
+	j->enq_ns = nv__mono_ns();
+	if (!nv_ring_try_push(r, j)) {
+		/* Full: try again in a millisecond (never block the
+		 * scheduler). */
+		nv__sched_retry(e, j, nv__mono_ms() + 1);
+		return;
+	}
+	nv__notify_workers(e, 1);
+}

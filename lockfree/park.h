@@ -1,0 +1,104 @@
+/*
+ * lockfree/park.h - an eventcount: park a thread until a condition that
+ * other threads make true, with no lost wake-up and no syscall on the
+ * notify side while nobody sleeps.
+ *
+ * Waiter:                             Notifier:
+ *   key = nv__ec_prepare(ec);           make the condition true (any store)
+ *   if (condition) nv__ec_cancel(ec);   nv__ec_notify(ec, n);
+ *   else nv__ec_wait(ec, key, ms);
+ *
+ * Why no wake-up is lost: prepare increments `waiters` with a seq_cst RMW
+ * before the waiter checks the condition; notify issues a seq_cst fence
+ * after making the condition true and before loading `waiters`. In the
+ * single total order of seq_cst operations either the notifier's fence
+ * comes first (then the waiter's check sees the condition) or the waiter's
+ * increment does (then the notifier sees waiters > 0, bumps `seq` and
+ * wakes; a waiter that read the old seq as its key either finds the futex
+ * word changed and returns at once, or is woken).
+ *
+ * Cost: notify with no sleeper is a fence plus one load of a line that
+ * stays shared; a wait is a futex syscall.
+ */
+#ifndef NV_LOCKFREE_PARK_H
+#define NV_LOCKFREE_PARK_H
+
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct nv_ec {
+	uint32_t seq;     /* futex word, atomic */
+	uint32_t waiters; /* atomic */
+} nv_ec;
+
+static inline uint32_t
+nv__ec_prepare(nv_ec *ec)
+{
+	/* seq_cst RMW: pairs with the fence in nv__ec_notify. */
+	__atomic_fetch_add(&ec->waiters, 1, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&ec->seq, __ATOMIC_SEQ_CST);
+}
+
+static inline void
+nv__ec_cancel(nv_ec *ec)
+{
+	__atomic_fetch_sub(&ec->waiters, 1, __ATOMIC_RELAXED);
+}
+
+/* Sleeps until notified (or spuriously), or timeout_ms passes (< 0: no
+ * timeout). Always undoes the prepare. */
+static inline void
+nv__ec_wait(nv_ec *ec, uint32_t key, int64_t timeout_ms)
+{
+	struct timespec ts, *tp = NULL;
+	if (timeout_ms >= 0) {
+		ts.tv_sec = (time_t)(timeout_ms / 1000);
+		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+		tp = &ts;
+	}
+	if (__atomic_load_n(&ec->seq, __ATOMIC_ACQUIRE) == key)
+		syscall(SYS_futex, &ec->seq, FUTEX_WAIT_PRIVATE, key, tp,
+			NULL, 0);
+	__atomic_fetch_sub(&ec->waiters, 1, __ATOMIC_RELAXED);
+}
+
+/* Like nv__ec_wait with a timeout in microseconds. */
+static inline void
+nv__ec_wait_us(nv_ec *ec, uint32_t key, int64_t timeout_us)
+{
+	struct timespec ts;
+	ts.tv_sec = (time_t)(timeout_us / 1000000);
+	ts.tv_nsec = (long)(timeout_us % 1000000) * 1000L;
+	if (__atomic_load_n(&ec->seq, __ATOMIC_ACQUIRE) == key)
+		syscall(SYS_futex, &ec->seq, FUTEX_WAIT_PRIVATE, key, &ts,
+			NULL, 0);
+	__atomic_fetch_sub(&ec->waiters, 1, __ATOMIC_RELAXED);
+}
+
+/* Wakes up to n sleepers (INT_MAX: all) if there are any. */
+static inline void
+nv__ec_notify(nv_ec *ec, int n)
+{
+	/* Pairs with the seq_cst increment in nv__ec_prepare (see top). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&ec->waiters, __ATOMIC_RELAXED) == 0)
+		return;
+	__atomic_fetch_add(&ec->seq, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &ec->seq, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+static inline void
+nv__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+#endif /* NV_LOCKFREE_PARK_H */
