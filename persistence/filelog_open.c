@@ -205,6 +205,12 @@ scan_one(struct fl_store *s, struct seg_info *si, bool last, bool *compact,
 	}
 	rc = nv__fl_scan(s, fd, si->size, si->h.base_seq, apply_cb, &si->segno,
 			 &res);
+	if (rc == 0 && si->status != NV__DEC_OK) {
+		/* A bad header is corruption, never a torn tail. */
+		if (!res.bad)
+			res.bad_off = 0;
+		res.bad = res.resynced = true;
+	}
 	if (rc != 0) {
 		s->io->close(s->io, fd);
 		if (rc == NV_EIO)
@@ -330,8 +336,15 @@ recover(struct fl_store *s)
 		if (si[i].gone || si[i].status == NV__DEC_OK)
 			continue;
 		nv__fl_path(s, path, si[i].segno, NULL);
+		if (si[i].size > NV__SEG_HDR_LEN) {
+			/* Records may still be readable: scan it as corrupt
+			 * (scan_one keeps what it can and quarantines it). */
+			nv__err("file store: %s has a bad header", path);
+			si[i].h = (nv_seg_hdr){.segno = si[i].segno};
+			continue;
+		}
 		si[i].gone = true;
-		if (i == last && si[i].size < NV__SEG_HDR_LEN) {
+		if (i == last) {
 			/* Created, header never made it to disk: nothing in it
 			 * was ever acknowledged. */
 			nv__warn("file store: %s: removing a torn segment of "
@@ -347,8 +360,9 @@ recover(struct fl_store *s)
 		}
 		if ((rc = set_aside(s, si[i].segno, false, aside)) != 0)
 			goto out;
-		nv__err("file store: %s has a bad header; moved to %s", path,
-			aside);
+		nv__err("file store: %s has a bad header and no records; "
+			"moved to %s",
+			path, aside);
 	}
 	last = SIZE_MAX;
 	for (size_t i = 0; i < l.n; i++) {
