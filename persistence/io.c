@@ -216,16 +216,20 @@ fault_check(const nv_io_ops *io, nv_io_kind kind, bool *shortw)
 		    __atomic_add_fetch(&f->calls[ks[i]], 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < 2; i++) {
 		nv_io_kind k = ks[i];
-		uint64_t kth = f->kth[k], nth;
+		/* Acquire: pairs with the release store of kth in arm, which
+		 * publishes armed_at, err and flags. */
+		uint64_t kth = __atomic_load_n(&f->kth[k], __ATOMIC_ACQUIRE);
+		uint64_t nth;
+		unsigned flags;
 		if (kth == 0)
 			continue;
+		flags = f->flags[k];
 		nth = n[i] - f->armed_at[k];
-		if (nth < kth ||
-		    (nth > kth && !(f->flags[k] & NV_IO_FAULT_STICKY)))
+		if (nth < kth || (nth > kth && !(flags & NV_IO_FAULT_STICKY)))
 			continue;
 		__atomic_add_fetch(&f->injected, 1, __ATOMIC_RELAXED);
 		if (nth == kth && kind == NV_IO_WRITE && shortw &&
-		    (f->flags[k] & NV_IO_FAULT_SHORT)) {
+		    (flags & NV_IO_FAULT_SHORT)) {
 			*shortw = true;
 			continue;
 		}
@@ -495,17 +499,20 @@ nv__io_fault_arm(nv_io_fault *f, nv_io_kind kind, uint64_t k, int err,
 {
 	if ((unsigned)kind >= NV_IO_KINDS)
 		return;
+	/* Disarm first so that a concurrent call never sees a half-made
+	 * arming; the release store of kth publishes the other fields. */
+	__atomic_store_n(&f->kth[kind], 0, __ATOMIC_RELEASE);
 	f->armed_at[kind] = __atomic_load_n(&f->calls[kind], __ATOMIC_RELAXED);
 	f->err[kind] = err;
 	f->flags[kind] = flags;
-	f->kth[kind] = k;
+	__atomic_store_n(&f->kth[kind], k, __ATOMIC_RELEASE);
 }
 
 void
 nv__io_fault_disarm(nv_io_fault *f)
 {
 	for (int k = 0; k < NV_IO_KINDS; k++)
-		f->kth[k] = 0;
+		__atomic_store_n(&f->kth[k], 0, __ATOMIC_RELEASE);
 }
 
 uint64_t

@@ -17,8 +17,9 @@
  *    its last fdatasync.
  *
  * Thread-safety: the real table is stateless. A fault table may be used
- * from several threads (its counters are atomic), but it is configured
- * (arm/disarm/powercut) while the store that uses it is quiescent.
+ * from several threads (its counters are atomic) and armed or disarmed
+ * while they use it; powercut needs the store quiescent (closed or
+ * abandoned).
  */
 #ifndef NV_PERSIST_IO_H
 #define NV_PERSIST_IO_H
