@@ -288,7 +288,8 @@ recover(struct fl_store *s)
 		}
 		removed = true;
 	}
-	qsort(l.v, l.n, sizeof(*l.v), cmp_u64);
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_u64);
 	nbytes = (l.n ? l.n : 1) * sizeof(*si);
 	si = nv__malloc(nbytes);
 	if (si == NULL) {

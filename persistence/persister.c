@@ -25,11 +25,12 @@
  *
  * Sleeping. The thread sleeps on a condition variable when it has nothing
  * to do (with a deadline when BATCH data awaits its sync). The flag
- * `sleeping` and the inbox form a Dekker pair: the thread sets the flag,
- * fences, and looks at the inbox once more; a producer links its node,
- * fences, and reads the flag; at least one of them sees the other, so no
- * wake-up is lost, and producers touch the mutex only when the thread
- * really sleeps.
+ * `sleeping` and the inbox tail form a Dekker pair (seq_cst operations,
+ * no fences, so that ThreadSanitizer follows it): the thread sets the
+ * flag and looks at the tail once more; a producer exchanges the tail and
+ * reads the flag; at least one of them sees the other, so no wake-up is
+ * lost, and producers touch the mutex only when the thread really
+ * sleeps.
  *
  * Flush. nv__persister_flush reads the seq counter (everything submitted
  * before the call has a seq below it) and waits on a condition variable
@@ -112,10 +113,9 @@ q_push(nv_persister *p, struct qnode *n)
 {
 	struct qnode *prev;
 	__atomic_store_n(&n->next, NULL, __ATOMIC_RELAXED);
-	/* acq_rel: orders our node's contents before it becomes reachable
-	 * from the tail, and (acquire) the previous tail's init before our
-	 * store into its next. */
-	prev = __atomic_exchange_n(&p->tail, n, __ATOMIC_ACQ_REL);
+	/* seq_cst (acq_rel would do for the queue itself): also the write
+	 * half of the Dekker pair with sleep_until (see there). */
+	prev = __atomic_exchange_n(&p->tail, n, __ATOMIC_SEQ_CST);
 	/* Pairs with the acquire loads of ->next in q_pop. */
 	__atomic_store_n(&prev->next, n, __ATOMIC_RELEASE);
 }
@@ -312,41 +312,38 @@ sleep_until(nv_persister *p, uint64_t deadline_ms, bool unsynced)
 {
 	struct timespec ts;
 	uint64_t now = nv__mono_ms();
-	struct qnode *q;
+	bool busy;
 
 	if (deadline_ms <= now)
 		return;
 	ts = nv__deadline_ts(deadline_ms - now);
 	pthread_mutex_lock(&p->lock);
-	__atomic_store_n(&p->sleeping, 1, __ATOMIC_RELAXED);
-	/* Pairs with the fence in wake_thread: after this, either we see the
-	 * producer's node or it sees sleeping == 1. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	q = q_pop(p);
-	if (q != NULL) {
-		if (!heap_push(p, (struct pnode *)q)) {
-			fail(p, NV_ENOMEM, "reorder buffer");
-			node_free((struct pnode *)q);
-		}
-	} else if (!__atomic_load_n(&p->stopping, __ATOMIC_RELAXED) &&
-		   !(unsynced &&
-		     __atomic_load_n(&p->flush_waiters, __ATOMIC_RELAXED))) {
-		while (__atomic_load_n(&p->sleeping, __ATOMIC_RELAXED) &&
-		       pthread_cond_timedwait(&p->wake_cv, &p->lock, &ts) !=
-			   ETIMEDOUT)
-			;
-	}
+	/* Dekker pair with wake_thread, all seq_cst: we store sleeping and
+	 * then read the tail; a producer exchanges the tail and then reads
+	 * sleeping. One of the two reads sees the other's write, so either
+	 * we see the push (and stay up) or the producer sees us asleep. The
+	 * same holds for flushers (flush_waiters) and stop (stopping). */
+	__atomic_store_n(&p->sleeping, 1, __ATOMIC_SEQ_CST);
+	busy =
+	    __atomic_load_n(&p->tail, __ATOMIC_SEQ_CST) != p->head ||
+	    __atomic_load_n(&p->stopping, __ATOMIC_SEQ_CST) ||
+	    (unsynced && __atomic_load_n(&p->flush_waiters, __ATOMIC_SEQ_CST));
+	/* A push is pending when the tail moved away from the head; if its
+	 * link is not visible yet we come straight back (a few ns). */
+	while (!busy && __atomic_load_n(&p->sleeping, __ATOMIC_RELAXED) &&
+	       pthread_cond_timedwait(&p->wake_cv, &p->lock, &ts) != ETIMEDOUT)
+		;
 	__atomic_store_n(&p->sleeping, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* Wakes the thread if it sleeps (producers, flushers, stop). */
+/* Wakes the thread if it sleeps (producers, flushers, stop). The caller's
+ * preceding seq_cst write (tail exchange, flush_waiters increment) and
+ * this seq_cst read form the other half of the Dekker pair above. */
 static void
 wake_thread(nv_persister *p)
 {
-	/* Pairs with the fence in sleep_until. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&p->sleeping, __ATOMIC_RELAXED)) {
+	if (__atomic_load_n(&p->sleeping, __ATOMIC_SEQ_CST)) {
 		pthread_mutex_lock(&p->lock);
 		__atomic_store_n(&p->sleeping, 0, __ATOMIC_RELAXED);
 		pthread_cond_signal(&p->wake_cv);
