@@ -31,8 +31,8 @@ typedef struct nv_store_conf {
 	size_t segment_bytes;   /* file store: rotate at this size (64 MiB) */
 	size_t compact_bytes;   /* file store: compact when dead bytes exceed */
 	const struct nv_io_ops *io; /* file store I/O layer; NULL = real */
-	uint64_t retain_finished; /* keep at most this many finished jobs
-				     (maintain deletes the oldest); 0 = all */
+	uint64_t retain_finished; /* finished jobs the fold keeps (oldest
+				     dropped first); 0 = keep all */
 } nv_store_conf;
 
 typedef struct nv_store_stats {
@@ -41,6 +41,8 @@ typedef struct nv_store_stats {
 	uint64_t quarantined;     /* segments moved aside as .corrupt */
 	uint64_t compactions;
 	int failed;               /* 0 or the NV_E* code of the failure */
+	uint64_t last_seq;        /* highest seq written or recovered; the
+				     persister continues after it */
 } nv_store_stats;
 
 typedef struct nv_store_ops {
