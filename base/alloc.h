@@ -20,14 +20,22 @@
 #ifndef NUVOM_NO_JEMALLOC
 #include <jemalloc/jemalloc.h>
 #define nv__malloc(n) mallocx((n) ? (n) : 1, 0)
-#define nv__calloc(n, s) mallocx(((n) * (s)) ? (n) * (s) : 1, MALLOCX_ZERO)
+#define nv__calloc(n, s)                                                       \
+	mallocx(((n) * (s)) != 0 ? (n) * (s) : 1, MALLOCX_ZERO)
 #define nv__free(p)                                                            \
 	do {                                                                   \
 		void *nv__p_ = (p);                                            \
 		if (nv__p_)                                                    \
 			dallocx(nv__p_, 0);                                    \
 	} while (0)
-#define nv__realloc(p, n) ((p) ? rallocx((p), (n) ? (n) : 1, 0) : mallocx((n) ? (n) : 1, 0))
+static inline void *
+nv__realloc_(void *p, size_t n)
+{
+	if (n == 0)
+		n = 1;
+	return p ? rallocx(p, n, 0) : mallocx(n, 0);
+}
+#define nv__realloc(p, n) nv__realloc_((p), (n))
 #else
 #define nv__malloc(n) malloc((n) ? (n) : 1)
 #define nv__calloc(n, s) calloc((n) ? (n) : 1, (s) ? (s) : 1)

@@ -203,8 +203,9 @@ match_id(struct cds_lfht_node *node, const void *key)
 int
 nv__jobs_init(nv_engine *e)
 {
-	e->jobs = cds_lfht_new(1024, 1024, 0,
-			       CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	e->jobs = cds_lfht_new_flavor(1024, 1024, 0,
+				      CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
+				      &urcu_memb_flavor, NULL);
 	if (e->jobs == NULL)
 		return NV_ENOMEM;
 	cds_wfcq_init(&e->fin_head, &e->fin_tail);

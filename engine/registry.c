@@ -43,7 +43,7 @@ match_name(struct cds_lfht_node *node, const void *k)
 int
 nv__registry_init(nv_engine *e)
 {
-	e->tasks = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE, NULL);
+	e->tasks = cds_lfht_new_flavor(64, 64, 0, CDS_LFHT_AUTO_RESIZE, &urcu_memb_flavor, NULL);
 	if (e->tasks == NULL)
 		return NV_ENOMEM;
 	pthread_mutex_init(&e->reg_mu, NULL);
