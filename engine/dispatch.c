@@ -147,7 +147,8 @@ nv_task_delay(nv_task *t, const void *args, size_t len, nv_job_id *out_id)
 		unqueue(e, j);
 		return rc;
 	}
-	j->enq_ns = nv__mono_ns();
+	if (e->has_observers)
+		j->enq_ns = nv__mono_ns();
 	/* After a successful push a worker may run and free j at once:
 	 * nothing below touches it. */
 	rc = nv__ring_push_wait(e, e->ring, &j, 1, &pushed);
@@ -228,7 +229,7 @@ nv_map(nv_engine *e, const char *task, const nv_args *argv, size_t n,
 					 ? NV_EIO
 					 : NV_ENOMEM)
 			      : 0;
-		now = nv__mono_ns();
+		now = e->has_observers ? nv__mono_ns() : 0;
 		for (size_t i = 0; i < made; i++)
 			jobs[i]->enq_ns = now;
 		if (made > 0) {

@@ -180,6 +180,8 @@ struct nv_engine {
 	pthread_mutex_t reg_mu; /* serializes writers */
 	struct nv_task *all_tasks;
 
+	nv_ring *recycle[2]; /* free job records: untracked, tracked */
+
 	/* Job table and retention. */
 	struct cds_lfht *jobs;
 	struct cds_wfcq_head fin_head;
@@ -219,6 +221,7 @@ nv__task_def(struct nv_task *t)
 /* job.c */
 int nv__jobs_init(nv_engine *e);
 void nv__jobs_fini(nv_engine *e);
+void nv__jobs_pool_fini(nv_engine *e);
 nv_job *nv__job_new(nv_engine *e, struct nv_task *t, const void *args,
 		    size_t len, bool tracked, nv_job_id id);
 void nv__job_free(nv_job *j); /* untracked jobs and abandoned ones */

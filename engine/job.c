@@ -34,10 +34,13 @@ static pthread_key_t rcu_key;
 static pthread_once_t rcu_once = PTHREAD_ONCE_INIT;
 static __thread bool rcu_online;
 
+void nv__jobs_thread_exit(void);
+
 static void
 rcu_thread_exit(void *arg)
 {
 	(void)arg;
+	nv__jobs_thread_exit();
 	if (rcu_online) {
 		urcu_memb_unregister_thread();
 		rcu_online = false;
@@ -50,16 +53,24 @@ rcu_key_init(void)
 	pthread_key_create(&rcu_key, rcu_thread_exit);
 }
 
+/* Makes sure rcu_thread_exit runs when the calling thread exits. */
+static void
+thread_hook(void)
+{
+	pthread_once(&rcu_once, rcu_key_init);
+	/* The destructor runs only for a non-NULL value. */
+	if (pthread_getspecific(rcu_key) == NULL)
+		pthread_setspecific(rcu_key, (void *)1);
+}
+
 void
 nv__rcu_thread_online(void)
 {
 	if (rcu_online)
 		return;
-	pthread_once(&rcu_once, rcu_key_init);
+	thread_hook();
 	urcu_memb_register_thread();
 	rcu_online = true;
-	/* The destructor runs only for a non-NULL value. */
-	pthread_setspecific(rcu_key, (void *)1);
 }
 
 /* ---------------------------------------------------------------- ids */
@@ -96,15 +107,89 @@ nv__id_alloc(nv_engine *e, size_t n)
 
 /* ---------------------------------------------------------------- records */
 
+/*
+ * Record recycling. Records come in two fixed sizes (untracked, tracked),
+ * each with room for NV_INLINE_ARGS bytes of inline args. Freed records go
+ * back to a per-engine recycle ring (an nv_ring, MPMC) in bulk from a small
+ * per-thread stash, and dispatchers refill their stash from it in bulk, so
+ * the producer/consumer pattern (allocated by callers, freed by workers)
+ * costs neither a lock nor a jemalloc remote free per job. The stash is
+ * tagged with the engine's generation; a stale stash is simply freed.
+ */
+#define NV_STASH 32
+
+struct stash {
+	uint64_t gen;
+	uint32_t na[2], nr[2];
+	nv_job *a[2][NV_STASH]; /* ready to allocate */
+	nv_job *r[2][NV_STASH]; /* freed, not yet returned */
+};
+static __thread struct stash stash;
+
+static size_t
+class_size(int cls)
+{
+	return (cls ? sizeof(nv_jobx) : sizeof(nv_job)) + NV_INLINE_ARGS;
+}
+
+static void
+stash_reset(uint64_t gen)
+{
+	if (stash.gen == 0 && gen != 0)
+		thread_hook(); /* first use: free the stash at thread exit */
+	for (int c = 0; c < 2; c++) {
+		for (uint32_t i = 0; i < stash.na[c]; i++)
+			nv__free(stash.a[c][i]);
+		for (uint32_t i = 0; i < stash.nr[c]; i++)
+			nv__free(stash.r[c][i]);
+		stash.na[c] = stash.nr[c] = 0;
+	}
+	stash.gen = gen;
+}
+
+static nv_job *
+rec_alloc(nv_engine *e, int cls)
+{
+	if (stash.gen != e->gen)
+		stash_reset(e->gen);
+	if (stash.na[cls] == 0)
+		stash.na[cls] = (uint32_t)nv_ring_pop_bulk(
+			e->recycle[cls], (void **)stash.a[cls], NV_STASH);
+	if (stash.na[cls] > 0)
+		return stash.a[cls][--stash.na[cls]];
+	return nv__malloc(class_size(cls));
+}
+
+static void
+rec_free(nv_engine *e, nv_job *j, int cls)
+{
+	if (stash.gen != e->gen)
+		stash_reset(e->gen);
+	if (stash.nr[cls] == NV_STASH) {
+		size_t k = nv_ring_push_bulk(e->recycle[cls],
+					     (void *const *)stash.r[cls],
+					     NV_STASH);
+		for (size_t i = k; i < NV_STASH; i++)
+			nv__free(stash.r[cls][i]);
+		stash.nr[cls] = 0;
+	}
+	stash.r[cls][stash.nr[cls]++] = j;
+}
+
+void
+nv__jobs_thread_exit(void)
+{
+	stash_reset(0);
+}
+
 nv_job *
 nv__job_new(nv_engine *e, struct nv_task *t, const void *args, size_t len,
 	    bool tracked, nv_job_id id)
 {
+	int cls = tracked ? 1 : 0;
 	size_t base = tracked ? sizeof(nv_jobx) : sizeof(nv_job);
-	bool inl = len <= NV_INLINE_ARGS;
-	nv_job *j = nv__malloc(base + (inl ? len : 0));
+	nv_job *j = rec_alloc(e, cls);
 
-	(void)e;
 	if (j == NULL)
 		return NULL;
 	memset(j, 0, base);
@@ -113,12 +198,12 @@ nv__job_new(nv_engine *e, struct nv_task *t, const void *args, size_t len,
 	j->status = NV_PENDING;
 	j->args_len = (uint32_t)len;
 	j->flags = tracked ? NV_JOB_TRACKED : 0;
-	if (inl) {
+	if (len <= NV_INLINE_ARGS) {
 		j->args = (char *)j + base;
 	} else {
 		j->args = nv__malloc(len);
 		if (j->args == NULL) {
-			nv__free(j);
+			rec_free(e, j, cls);
 			return NULL;
 		}
 		j->flags |= NV_JOB_ARGS_HEAP;
@@ -147,7 +232,7 @@ nv__job_free(nv_job *j)
 		nv__free(x->result);
 		nv__free(x->error);
 	}
-	nv__free(j);
+	rec_free(j->task->engine, j, (j->flags & NV_JOB_TRACKED) ? 1 : 0);
 }
 
 void
@@ -210,7 +295,24 @@ nv__jobs_init(nv_engine *e)
 		return NV_ENOMEM;
 	cds_wfcq_init(&e->fin_head, &e->fin_tail);
 	e->gen = __atomic_add_fetch(&engine_gen, 1, __ATOMIC_RELAXED);
+	for (int c = 0; c < 2; c++)
+		if (nv_ring_create(&e->recycle[c], 4096) != 0)
+			return NV_ENOMEM;
 	return 0;
+}
+
+void
+nv__jobs_pool_fini(nv_engine *e)
+{
+	void *p;
+	if (stash.gen == e->gen)
+		stash_reset(0);
+	for (int c = 0; c < 2; c++) {
+		while (e->recycle[c] && nv_ring_try_pop(e->recycle[c], &p))
+			nv__free(p);
+		nv_ring_destroy(e->recycle[c]);
+		e->recycle[c] = NULL;
+	}
 }
 
 void
@@ -219,8 +321,10 @@ nv__jobs_fini(nv_engine *e)
 	struct cds_lfht_iter it;
 	struct cds_lfht_node *n;
 
-	if (e->jobs == NULL)
+	if (e->jobs == NULL) {
+		nv__jobs_pool_fini(e);
 		return;
+	}
 	/* Closing: no reader is left. Drop the table's reference of every
 	 * job; records are freed after a grace period. */
 	nv__rcu_thread_online();
@@ -238,6 +342,7 @@ nv__jobs_fini(nv_engine *e)
 	cds_lfht_destroy(e->jobs, NULL);
 	e->jobs = NULL;
 	cds_wfcq_destroy(&e->fin_head, &e->fin_tail);
+	nv__jobs_pool_fini(e);
 }
 
 int

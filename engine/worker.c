@@ -283,10 +283,12 @@ static bool
 run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 {
 	struct nv_taskdef *def = nv__task_def(j->task);
-	uint64_t now_ns = nv__mono_ns(), seq = ++*seqp;
+	uint64_t seq = ++*seqp;
 	uint32_t tmo = def->opts.timeout_ms ? def->opts.timeout_ms
 					    : e->cfg.job_timeout_ms;
-	uint64_t deadline = now_ns / 1000000 + tmo;
+	/* The coarse clock costs a few ns instead of ~30; adding its
+	 * resolution keeps the deadline from ever being early. */
+	uint64_t deadline = nv__mono_coarse_ms() + tmo + NV_COARSE_SLACK_MS;
 	nv_ctx c;
 	int rc;
 
@@ -310,7 +312,7 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 		nv__persist_started(e, j);
 	if (e->has_observers)
 		nv__emit(e, NV_EV_STARTED, j->id, j->task, j->attempt,
-			 now_ns - j->enq_ns, NULL);
+			 nv__mono_ns() - j->enq_ns, NULL);
 
 	memset(&c, 0, sizeof(c));
 	c.engine = e;
@@ -504,7 +506,8 @@ void
 nv__job_requeue(nv_engine *e, nv_job *j)
 {
 	nv_ring *r = (j->flags & NV_JOB_SCHEDULED) ? e->prio : e->ring;
-	j->enq_ns = nv__mono_ns();
+	if (e->has_observers)
+		j->enq_ns = nv__mono_ns();
 	if (!nv_ring_try_push(r, j)) {
 		/* Full: try again in a millisecond (never block the
 		 * scheduler). */
