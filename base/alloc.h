@@ -19,9 +19,18 @@
 
 #ifndef NUVOM_NO_JEMALLOC
 #include <jemalloc/jemalloc.h>
-#define nv__malloc(n) mallocx((n) ? (n) : 1, 0)
-#define nv__calloc(n, s)                                                       \
-	mallocx(((n) * (s)) != 0 ? (n) * (s) : 1, MALLOCX_ZERO)
+static inline void *
+nv__malloc(size_t n)
+{
+	return mallocx(n ? n : 1, 0);
+}
+static inline void *
+nv__calloc(size_t n, size_t s)
+{
+	if (s && n > (size_t)-1 / s)
+		return NULL;
+	return mallocx(n * s != 0 ? n * s : 1, MALLOCX_ZERO);
+}
 #define nv__free(p)                                                            \
 	do {                                                                   \
 		void *nv__p_ = (p);                                            \
@@ -37,8 +46,16 @@ nv__realloc_(void *p, size_t n)
 }
 #define nv__realloc(p, n) nv__realloc_((p), (n))
 #else
-#define nv__malloc(n) malloc((n) ? (n) : 1)
-#define nv__calloc(n, s) calloc((n) ? (n) : 1, (s) ? (s) : 1)
+static inline void *
+nv__malloc(size_t n)
+{
+	return malloc(n ? n : 1);
+}
+static inline void *
+nv__calloc(size_t n, size_t s)
+{
+	return calloc(n ? n : 1, s ? s : 1);
+}
 #define nv__free(p) free(p)
 #define nv__realloc(p, n) realloc((p), (n) ? (n) : 1)
 #endif

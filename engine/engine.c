@@ -22,6 +22,7 @@
 #include "engine/config_int.h"
 #include "engine/engine_int.h"
 #include "engine/sched_int.h"
+#include "engine/recovery_int.h"
 #include "engine/store_int.h"
 
 const char *
@@ -79,6 +80,7 @@ nv_engine_open(nv_engine **out, const nv_config *cfg)
 	e->enqueue_timeout_ms = e->cfg.enqueue_timeout_ms;
 	e->next_id = 1;
 	pthread_mutex_init(&e->life_mu, NULL);
+	pthread_mutex_init(&e->backlog_mu, NULL);
 	e->workers = nv__aligned_alloc(NV_CL, e->nslots * sizeof(*e->workers));
 	rc = e->workers ? 0 : NV_ENOMEM;
 	for (unsigned i = 0; rc == 0 && i < e->nslots; i++) {
@@ -145,7 +147,8 @@ worker_busy(struct nv_worker *w)
 static bool
 drained(nv_engine *e)
 {
-	if (nv_ring_size(e->ring) || nv_ring_size(e->prio))
+	if (nv_ring_size(e->ring) || nv_ring_size(e->prio) ||
+	    __atomic_load_n(&e->backlog_n, __ATOMIC_ACQUIRE))
 		return false;
 	for (unsigned i = 0; i < e->nslots; i++)
 		if (__atomic_load_n(&e->workers[i].state, __ATOMIC_ACQUIRE) ==
@@ -213,6 +216,9 @@ nv_engine_stop(nv_engine *e, uint32_t grace_ms)
 	return rc;
 }
 
+static void backlog_free(nv_engine *e);
+static void orphans_free(nv_engine *e);
+
 static void
 drain_ring(nv_ring *r)
 {
@@ -252,9 +258,11 @@ nv_engine_close(nv_engine *e)
 	nv__rcu_thread_online();
 	drain_ring(e->ring);
 	drain_ring(e->prio);
+	backlog_free(e);
 	nv__sched_free(e);
 	nv__store_close(e);
 	nv__jobs_fini(e);
+	orphans_free(e);
 	if (e->tasks != NULL)
 		nv__registry_fini(e);
 	nv_ring_destroy(e->ring);
@@ -322,8 +330,122 @@ nv_engine_stats(nv_engine *e, nv_stats *out)
 	out->failed += __atomic_load_n(&e->t_failed, __ATOMIC_RELAXED);
 	out->retried += __atomic_load_n(&e->t_retried, __ATOMIC_RELAXED);
 	out->timed_out = __atomic_load_n(&e->t_timed_out, __ATOMIC_RELAXED);
-	out->queued = nv_ring_size(e->ring) + nv_ring_size(e->prio);
+	out->queued = nv_ring_size(e->ring) + nv_ring_size(e->prio) +
+		      __atomic_load_n(&e->backlog_n, __ATOMIC_RELAXED);
 	out->results = __atomic_load_n(&e->nfinished, __ATOMIC_RELAXED);
 	out->store_error = nv__store_error(e);
 	return 0;
+}
+
+/* ---------------------------------------------------------------- backlog */
+
+void
+nv__backlog_push(nv_engine *e, nv_job *j)
+{
+	pthread_mutex_lock(&e->backlog_mu);
+	if (e->back_n == e->back_cap) {
+		size_t cap = e->back_cap ? e->back_cap * 2 : 1024;
+		nv_job **p = nv__malloc(cap * sizeof(*p));
+		if (p == NULL) {
+			pthread_mutex_unlock(&e->backlog_mu);
+			/* Keep the job: retry through the wheel instead. */
+			nv__sched_retry(e, j, nv__mono_ms() + 1);
+			return;
+		}
+		for (size_t i = 0; i < e->back_n; i++)
+			p[i] = e->backlog[(e->back_head + i) % e->back_cap];
+		nv__free(e->backlog);
+		e->backlog = p;
+		e->back_cap = cap;
+		e->back_head = 0;
+	}
+	e->backlog[(e->back_head + e->back_n) % e->back_cap] = j;
+	e->back_n++;
+	__atomic_store_n(&e->backlog_n, e->back_n, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&e->backlog_mu);
+	nv__notify_workers(e, 1);
+}
+
+size_t
+nv__backlog_refill(nv_engine *e)
+{
+	size_t moved = 0;
+	if (__atomic_load_n(&e->backlog_n, __ATOMIC_ACQUIRE) == 0)
+		return 0;
+	pthread_mutex_lock(&e->backlog_mu);
+	while (e->back_n > 0) {
+		nv_job *j = e->backlog[e->back_head];
+		if (!nv_ring_try_push(e->ring, j))
+			break;
+		e->back_head = (e->back_head + 1) % e->back_cap;
+		e->back_n--;
+		moved++;
+	}
+	__atomic_store_n(&e->backlog_n, e->back_n, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&e->backlog_mu);
+	if (moved)
+		nv__notify_workers(e, moved);
+	return moved;
+}
+
+static void
+backlog_free(nv_engine *e)
+{
+	for (size_t i = 0; i < e->back_n; i++) {
+		nv_job *j = e->backlog[(e->back_head + i) % e->back_cap];
+		if (!(j->flags & NV_JOB_TRACKED))
+			nv__job_release(j);
+	}
+	nv__free(e->backlog);
+	e->backlog = NULL;
+	e->back_n = 0;
+	pthread_mutex_destroy(&e->backlog_mu);
+}
+
+/* ---------------------------------------------------------------- orphans */
+
+static int
+orphan_fn(nv_ctx *c, const void *args, size_t len)
+{
+	(void)args;
+	(void)len;
+	nv_ctx_set_error(c, "task '%s' is not registered",
+			 nv_ctx_task_name(c));
+	return 1;
+}
+
+struct nv_task *
+nv__orphan_task(nv_engine *e, const char *name)
+{
+	struct nv_task *t;
+	size_t n = strlen(name);
+	for (t = e->orphans; t != NULL; t = t->all_next)
+		if (t->name_len == n && memcmp(t->name, name, n) == 0)
+			return t;
+	t = nv__calloc(1, sizeof(*t) + n + 1);
+	if (t == NULL)
+		return NULL;
+	t->def = nv__calloc(1, sizeof(*t->def));
+	if (t->def == NULL) {
+		nv__free(t);
+		return NULL;
+	}
+	t->def->fn = orphan_fn;
+	t->engine = e;
+	t->name_len = n;
+	memcpy(t->name, name, n + 1);
+	t->all_next = e->orphans;
+	e->orphans = t;
+	return t;
+}
+
+static void
+orphans_free(nv_engine *e)
+{
+	while (e->orphans != NULL) {
+		struct nv_task *t = e->orphans;
+		e->orphans = t->all_next;
+		nv__free(t->def);
+		nv__free(t);
+	}
 }

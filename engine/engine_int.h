@@ -206,7 +206,21 @@ struct nv_engine {
 	unsigned nobs;
 
 	pthread_mutex_t life_mu; /* start/stop/close */
+
+	/* Jobs waiting behind a full ring (recovery, requeue on full). */
+	pthread_mutex_t backlog_mu;
+	nv_job **backlog;
+	size_t back_head, back_n, back_cap;
+	uint64_t backlog_n; /* atomic mirror of back_n for a cheap check */
+
+	struct nv_task *orphans; /* recovered records of unknown tasks */
+	size_t recovered_jobs, recovered_results;
+	struct nv_store *store;  /* with a persistent backend */
+	bool requeue_stored, keep_results, persister_started;
 };
+
+/* backlog (engine.c): moves backlog jobs into the ring; returns how many. */
+size_t nv__backlog_refill(nv_engine *e);
 
 /* registry.c */
 int nv__registry_init(nv_engine *e);

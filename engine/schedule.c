@@ -27,6 +27,8 @@
 #include "base/log.h"
 #include "engine/cron.h"
 #include "engine/persist_int.h"
+#include "engine/recovery_int.h"
+#include "persistence/persister.h"
 #include "engine/sched_int.h"
 
 struct nv_sched {
@@ -108,6 +110,47 @@ unlink_locked(struct nv_sched_table *t, struct nv_sched *s)
 		}
 }
 
+/* The schedule's spec as stored in SCHED_ADDED's aux. */
+static int
+spec_text(const struct nv_sched *s, char *buf, size_t len)
+{
+	switch (s->kind) {
+	case NV_SCHED_INTERVAL:
+		return snprintf(buf, len, "interval:%llu:%lld",
+				(unsigned long long)s->interval_ms,
+				(long long)s->start_ms);
+	case NV_SCHED_CRON:
+		return snprintf(buf, len, "cron:%s:%s", s->tz, s->cron_text);
+	default:
+		return snprintf(buf, len, "once");
+	}
+}
+
+static void
+persist(nv_engine *e, struct nv_sched *s, nv_rec_type type, int64_t time_ms)
+{
+	char spec[256];
+	nv_rec r;
+	if (e->persister == NULL)
+		return;
+	memset(&r, 0, sizeof(r));
+	r.type = (uint8_t)type;
+	r.id = s->id;
+	r.time_ms = time_ms;
+	if (type == NV_REC_SCHED_ADDED) {
+		int n = spec_text(s, spec, sizeof(spec));
+		r.task = s->task->name;
+		r.task_len = (uint32_t)s->task->name_len;
+		r.data = s->args;
+		r.data_len = (uint32_t)s->len;
+		r.aux = spec;
+		r.aux_len = (uint32_t)(n < (int)sizeof(spec) ? n : 0);
+	}
+	if (nv__persister_submit(e->persister, &r, NULL) != 0)
+		nv__warn("schedule %llu: event not persisted (store failed)",
+			 (unsigned long long)s->id);
+}
+
 /* Next run strictly after `after` (epoch ms); false when none. */
 static bool
 next_run(struct nv_sched *s, int64_t after, int64_t *next)
@@ -185,6 +228,7 @@ fire(nv_timer *tm, void *arg)
 		return;
 	}
 	__atomic_store_n(&s->fired, s->fired + 1, __ATOMIC_RELAXED);
+	persist(e, s, NV_REC_SCHED_FIRED, s->next_ms);
 	/* Re-arm from the callback (interval/cron): the next run strictly
 	 * after the later of now and the run just made. */
 	int64_t now = nv__epoch_ms();
@@ -330,6 +374,7 @@ nv_schedule_add(nv_engine *e, const char *task, const void *args, size_t len,
 	*pp = s;
 	t->count++;
 	pthread_mutex_unlock(&t->mu);
+	persist(e, s, NV_REC_SCHED_ADDED, s->next_ms);
 	if (out_id != NULL)
 		*out_id = s->id;
 	m->kind = NV_MSG_SCHED_ADD;
@@ -361,6 +406,7 @@ nv_schedule_cancel(nv_engine *e, nv_schedule_id id)
 	s->cancelled = true;
 	unlink_locked(t, s);
 	pthread_mutex_unlock(&t->mu);
+	persist(e, s, NV_REC_SCHED_CANCELLED, nv__epoch_ms());
 	/* The scheduler thread disarms and frees it (it may be firing it
 	 * right now; fire() sees `cancelled` under the mutex). */
 	m->kind = NV_MSG_SCHED_CANCEL;
@@ -395,5 +441,112 @@ nv_schedule_list(nv_engine *e, nv_schedule_info *out, size_t cap,
 	}
 	*count = t->count;
 	pthread_mutex_unlock(&t->mu);
+	return 0;
+}
+
+void
+nv__schedules_set_next_id(nv_engine *e, uint64_t next)
+{
+	struct nv_sched_table *t = e->sched->schedules;
+	pthread_mutex_lock(&t->mu);
+	if (next > t->next_id)
+		t->next_id = next;
+	pthread_mutex_unlock(&t->mu);
+}
+
+int
+nv__schedule_restore(nv_engine *e, nv_schedule_id id, const char *task,
+		     const void *args, size_t len, const char *spec,
+		     int64_t next_ms, int64_t last_fired)
+{
+	struct nv_sched_table *t = e->sched->schedules;
+	struct nv_sched *s;
+	struct nv_msg *m;
+	nv_task *tk = nv_task_lookup(e, task);
+	int64_t now = nv__epoch_ms(), due;
+	char err[256];
+
+	if (tk == NULL)
+		return NV_ENOTASK;
+	if ((s = nv__calloc(1, sizeof(*s) + len)) == NULL)
+		return NV_ENOMEM;
+	s->engine = e;
+	s->id = id;
+	s->task = tk;
+	s->len = len;
+	if (len)
+		memcpy(s->args, args, len);
+	if (strncmp(spec, "interval:", 9) == 0) {
+		unsigned long long iv;
+		long long start;
+		if (sscanf(spec + 9, "%llu:%lld", &iv, &start) != 2 || iv == 0)
+			goto bad;
+		s->kind = NV_SCHED_INTERVAL;
+		s->interval_ms = iv;
+		s->start_ms = start;
+	} else if (strncmp(spec, "cron:", 5) == 0) {
+		const char *tz = spec + 5, *colon = strchr(tz, ':');
+		if (colon == NULL || (size_t)(colon - tz) >= sizeof(s->tz) ||
+		    strlen(colon + 1) >= sizeof(s->cron_text))
+			goto bad;
+		memcpy(s->tz, tz, (size_t)(colon - tz));
+		snprintf(s->cron_text, sizeof(s->cron_text), "%s", colon + 1);
+		if (nv__cron_parse(&s->cron, s->cron_text, err, sizeof(err)) != 0)
+			goto bad;
+		s->kind = NV_SCHED_CRON;
+	} else if (strcmp(spec, "once") == 0) {
+		s->kind = NV_SCHED_ONCE;
+		if (last_fired != 0) { /* already ran */
+			nv__free(s);
+			return 0;
+		}
+	} else {
+		goto bad;
+	}
+	/* The first run owed since the last one (or since the add). */
+	if (s->kind == NV_SCHED_ONCE || last_fired == 0)
+		due = next_ms;
+	else if (!next_run(s, last_fired, &due))
+		due = INT64_MAX;
+	if (due == INT64_MAX) {
+		nv__free(s);
+		return 0;
+	}
+	if (due < now && s->kind != NV_SCHED_ONCE) {
+		/* Missed while down: once now (policy ONCE), or skip to the
+		 * next regular run. */
+		if (e->cfg.misfire == NV_MISFIRE_ONCE)
+			due = now;
+		else if (!next_run(s, now, &due))
+			due = INT64_MAX;
+		if (due == INT64_MAX) {
+			nv__free(s);
+			return 0;
+		}
+	}
+	s->next_ms = due;
+	if ((m = nv__calloc(1, sizeof(*m))) == NULL) {
+		nv__free(s);
+		return NV_ENOMEM;
+	}
+	pthread_mutex_lock(&t->mu);
+	struct nv_sched **pp = &t->head;
+	while (*pp != NULL && (*pp)->id < id)
+		pp = &(*pp)->next;
+	s->next = *pp;
+	*pp = s;
+	t->count++;
+	if (id >= t->next_id)
+		t->next_id = id + 1;
+	pthread_mutex_unlock(&t->mu);
+	m->kind = NV_MSG_SCHED_ADD;
+	m->sched = s;
+	nv__sched_post(e, m);
+	return 0;
+bad:
+	nv__warn("recovery: schedule %llu has an unreadable spec '%s'; not "
+		 "restored",
+		 (unsigned long long)id, spec);
+	nv__free(s);
 	return 0;
 }

@@ -1,15 +1,34 @@
 /*
- * store.c - the engine's backends: which queue/result backend a config
- * names, and nv_flush.
+ * store.c - the engine's queue and result backends.
  *
  * "memory" for both keeps everything in the process: the ring is the
  * queue, the job table is the result store, nothing is written and
  * nv_flush returns at once.
+ *
+ * "file" or "sqlite" (for either backend) attaches one persistent store
+ * behind a write-behind persister: every job event becomes a record that
+ * the persister thread writes in batches (group commit). The store is
+ * opened at nv_engine_open (so that ids continue after the largest stored
+ * one even for jobs dispatched before start), replayed at nv_engine_start
+ * (recovery.c), then the persister thread starts. With a persistent queue
+ * backend unfinished jobs and schedules come back after a restart; with a
+ * persistent result backend finished results are readable again. One
+ * store serves both: naming two different persistent kinds is refused.
+ *
+ * Where the data lives: file -> <data_dir>/log/ (segments); sqlite ->
+ * NUVOM_SQLITE_QUEUE_PATH (default <data_dir>/queue.db), or the result
+ * path when only the result backend is sqlite.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/log.h"
+#include "engine/config_int.h"
+#include "engine/recovery_int.h"
 #include "engine/store_int.h"
+#include "persistence/persister.h"
 
 static bool
 is_memory(const char *name)
@@ -20,46 +39,131 @@ is_memory(const char *name)
 int
 nv__store_open(nv_engine *e)
 {
-	if (is_memory(e->cfg.queue_backend) && is_memory(e->cfg.result_backend))
+	const char *q = e->cfg.queue_backend, *r = e->cfg.result_backend;
+	const char *kind;
+	const nv_store_ops *ops;
+	nv_store_conf sc;
+	nv_persister_conf pc;
+	char path[4096];
+	nv_store *store;
+	int rc;
+
+	if (is_memory(q) && is_memory(r))
 		return 0;
-	nv__err("backend '%s'/'%s' is not available in this build",
-		e->cfg.queue_backend ? e->cfg.queue_backend : "memory",
-		e->cfg.result_backend ? e->cfg.result_backend : "memory");
-	return NV_EINVAL;
+	if (!is_memory(q) && !is_memory(r) && strcmp(q, r) != 0) {
+		nv__err("queue backend '%s' and result backend '%s': one engine "
+			"uses one persistent store; pick the same kind",
+			q, r);
+		return NV_EINVAL;
+	}
+	kind = is_memory(q) ? r : q;
+	if ((ops = nv__store_find(kind)) == NULL) {
+		nv__err("unknown backend '%s' (built in: memory, file, sqlite)",
+			kind);
+		return NV_EINVAL;
+	}
+	memset(&sc, 0, sizeof(sc));
+	sc.fsync = e->cfg.fsync;
+	sc.retain_finished = e->cfg.result_retention;
+	if (strcmp(kind, "file") == 0) {
+		const char *dir = e->cfg.data_dir ? e->cfg.data_dir : ".nuvom";
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+			nv__err("cannot create data dir '%s': %s", dir,
+				strerror(errno));
+			return NV_EIO;
+		}
+		if ((size_t)snprintf(path, sizeof(path), "%s/log", dir) >=
+		    sizeof(path))
+			return NV_EINVAL;
+	} else {
+		rc = nv__config_path(&e->cfg,
+				     is_memory(q) ? NV__CFG_SQLITE_RESULT
+						  : NV__CFG_SQLITE_QUEUE,
+				     path, sizeof(path));
+		if (rc != 0)
+			return rc;
+	}
+	sc.path = path;
+	if ((rc = ops->open(&store, &sc)) != 0) {
+		nv__err("cannot open the %s store at '%s': %s", kind, path,
+			nv_strerror(rc));
+		return rc;
+	}
+	uint64_t mj = 0, ms = 0;
+	ops->max_ids(store, &mj, &ms);
+	e->next_id = mj + 1;
+	nv__schedules_set_next_id(e, ms + 1);
+	pc.fsync = e->cfg.fsync;
+	pc.interval_ms = e->cfg.fsync_interval_ms;
+	pc.max_batch = 4096;
+	if ((rc = nv__persister_create(&e->persister, store, &pc)) != 0) {
+		ops->close(store);
+		return rc;
+	}
+	e->store = store;
+	e->requeue_stored = !is_memory(q);
+	e->keep_results = !is_memory(r);
+	return 0;
 }
 
 int
 nv__store_start(nv_engine *e)
 {
-	(void)e;
-	return 0;
+	int rc;
+	if (e->persister == NULL)
+		return 0;
+	rc = nv__recover(e, e->store, e->requeue_stored, e->keep_results);
+	if (rc != 0) {
+		nv__err("recovery from the store failed: %s", nv_strerror(rc));
+		return rc;
+	}
+	rc = nv__persister_start(e->persister);
+	if (rc == 0)
+		e->persister_started = true;
+	return rc;
 }
 
 int
 nv__store_stop(nv_engine *e)
 {
-	(void)e;
-	return 0;
+	if (e->persister == NULL)
+		return 0;
+	/* Never started: events submitted before start (jobs dispatched to
+	 * an engine that never ran) are still written, so that the next
+	 * start finds them. Appending without a replay first is safe. */
+	if (!e->persister_started) {
+		int rc = nv__persister_start(e->persister);
+		if (rc != 0)
+			return rc;
+		e->persister_started = true;
+	}
+	return nv__persister_stop(e->persister);
 }
 
 void
 nv__store_close(nv_engine *e)
 {
-	(void)e;
+	if (e->persister == NULL)
+		return;
+	nv__persister_destroy(e->persister); /* closes the store */
+	e->persister = NULL;
+	e->store = NULL;
 }
 
 int
 nv__store_error(nv_engine *e)
 {
-	(void)e;
-	return 0;
+	return e->persister ? nv__persister_error(e->persister) : 0;
 }
 
 int
 nv_flush(nv_engine *e, int timeout_ms)
 {
-	(void)timeout_ms;
 	if (e == NULL)
 		return NV_EINVAL;
-	return 0;
+	if (e->persister == NULL)
+		return 0;
+	if (!e->persister_started)
+		return NV_ESTOPPED; /* the persister runs from nv_engine_start */
+	return nv__persister_flush(e->persister, timeout_ms);
 }

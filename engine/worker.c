@@ -33,6 +33,7 @@
 #include "base/log.h"
 #include "engine/engine_int.h"
 #include "engine/persist_int.h"
+#include "engine/recovery_int.h"
 
 #define NV_SPIN_ROUNDS 200 /* idle polls before parking */
 
@@ -380,7 +381,10 @@ pop_batch(nv_engine *e, nv_job **buf)
 		if (share < want)
 			want = share;
 	}
-	return nv_ring_pop_bulk(e->ring, (void **)buf, want);
+	n = nv_ring_pop_bulk(e->ring, (void **)buf, want);
+	if (n == 0 && nv__backlog_refill(e) > 0)
+		n = nv_ring_pop_bulk(e->ring, (void **)buf, want);
+	return n;
 }
 
 static void *
@@ -509,9 +513,9 @@ nv__job_requeue(nv_engine *e, nv_job *j)
 	if (e->has_observers)
 		j->enq_ns = nv__mono_ns();
 	if (!nv_ring_try_push(r, j)) {
-		/* Full: try again in a millisecond (never block the
-		 * scheduler). */
-		nv__sched_retry(e, j, nv__mono_ms() + 1);
+		/* Full: the job waits in the backlog, which workers move
+		 * into the ring as it drains (never block the scheduler). */
+		nv__backlog_push(e, j);
 		return;
 	}
 	nv__notify_workers(e, 1);
