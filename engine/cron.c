@@ -161,6 +161,18 @@ cron_char(const char *at, char buf[8])
 	return buf;
 }
 
+/* Decimal digits at *pp (at least one); huge values saturate. */
+static long
+cron_digits(const char **pp)
+{
+	const char *q = *pp;
+	long v = 0;
+	for (; *q >= '0' && *q <= '9'; q++)
+		v = v < 1000000 ? v * 10 + (*q - '0') : v;
+	*pp = q;
+	return v;
+}
+
 /* A number or (month/day-of-week) name at *pp. as_end: SUN reads as 7, so
  * that "MON-SUN" is the range it looks like. */
 static int
@@ -169,15 +181,11 @@ cron_value(struct cron_parser *p, const char **pp, bool as_end, int *out)
 	const char *at = *pp, *q = at;
 	char buf[8];
 	if (*q >= '0' && *q <= '9') {
-		long v = 0;
-		while (*q >= '0' && *q <= '9') {
-			if (v < 100000)
-				v = v * 10 + (*q - '0');
-			q++;
-		}
+		long v = cron_digits(&q);
 		if (v < p->f->lo || v > p->f->hi)
-			return cron_fail(p, at, "value %ld out of range %d-%d",
-					 v, p->f->lo, p->f->hi);
+			return cron_fail(p, at, "value %.*s out of range %d-%d",
+					 (int)(q - at > 20 ? 20 : q - at), at,
+					 p->f->lo, p->f->hi);
 		*pp = q;
 		*out = (int)v;
 		return 0;
@@ -263,15 +271,12 @@ cron_field_parse(struct cron_parser *p, const char *s, uint64_t *bits,
 						 "expected a step after '/', "
 						 "found %s",
 						 cron_char(q, buf));
-			while (*q >= '0' && *q <= '9') {
-				if (v < 100000)
-					v = v * 10 + (*q - '0');
-				q++;
-			}
+			v = cron_digits(&q);
 			if (v < 1 || v > f->hi - f->lo + 1)
-				return cron_fail(p, step_at,
-						 "step %ld out of range 1-%d",
-						 v, f->hi - f->lo + 1);
+				return cron_fail(
+				    p, step_at, "step %.*s out of range 1-%d",
+				    (int)(q - step_at > 20 ? 20 : q - step_at),
+				    step_at, f->hi - f->lo + 1);
 			step = (int)v;
 			if (*item != '*' && !range)
 				hi = f->hi; /* "a/n" means a-max/n */
