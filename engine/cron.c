@@ -574,8 +574,8 @@ civil_next(const nv_cron *c, int64_t w, int64_t *out)
 static int
 cron_next_zone(const nv_cron *c, const char *tz, int64_t t, int64_t *next)
 {
-	int64_t known_lo = INT64_MAX,
-		known = 0; /* no match in [known_lo,known) */
+	/* civil_next memo: no match in [known_lo, known), known matches */
+	int64_t known_lo = INT64_MAX, known = 0;
 	bool fixed = (c->flags & NV_CRON_FIXED) != 0;
 	nv_tz_period p;
 	int rc;
@@ -585,7 +585,12 @@ cron_next_zone(const nv_cron *c, const char *tz, int64_t t, int64_t *next)
 		if ((rc = nv__tz_period(tz, t, &p)) != 0)
 			return rc;
 		w = ceil_div(t + p.off_ms, 1000);
-		if (fixed && p.prev_off_ms > p.off_ms) {
+		if (fixed && t == p.start_ms && p.prev_off_ms < p.off_ms) {
+			/* t ends a spring-forward gap: its wall times
+			 * [t + prev_off, t + off) never happened, a fixed-time
+			 * job due in there fires now. */
+			w = ceil_div(t + p.prev_off_ms, 1000);
+		} else if (fixed && p.prev_off_ms > p.off_ms) {
 			/* Fall-back overlap: wall times below start + prev_off
 			 * already happened before this period began. */
 			int64_t seen =
@@ -601,17 +606,14 @@ cron_next_zone(const nv_cron *c, const char *tz, int64_t t, int64_t *next)
 			known_lo = w;
 			known = cand;
 		}
+		if (cand * 1000 < t + p.off_ms) { /* inside the gap */
+			*next = t;
+			return 0;
+		}
 		u = cand * 1000 - p.off_ms;
 		if (u < p.end_ms) {
 			*next = u;
 			return u <= NV_CRON_MAX_MS ? 0 : NV_ENOENT;
-		}
-		/* Spring-forward gap [end + off, end + next_off) holding cand:
-		 * a fixed-time job fires once when the gap ends. */
-		if (fixed && p.next_off_ms > p.off_ms &&
-		    cand * 1000 < p.end_ms + p.next_off_ms) {
-			*next = p.end_ms;
-			return 0;
 		}
 		t = p.end_ms;
 	}

@@ -250,6 +250,7 @@ def main():
                 for expr in zexprs:
                     chain(expr, zone, (tr - 3 * 3600) * 1000, 3)
                     chain(expr, zone, (tr - 1) * 1000 + 123, 2)
+                    chain(expr, zone, tr * 1000 - 1, 1)
                 chain("*/15 * * * *", zone, (tr - 3600) * 1000, 10)
                 chain("30 1 * * *", zone, tr * 1000 + 1800 * 1000, 2)
         tr = transitions(zone, 1969)
