@@ -86,8 +86,8 @@
 #define W_IDLE 0u
 #define W_EXPIRED 1u
 #define W_FIRING 2u
-#define W_L0 3u                      /* level 0: one list per slot */
-#define W_L1 (W_L0 + W_SLOTS)        /* levels 1..: W_LANES per slot */
+#define W_L0 3u			      /* level 0: one list per slot */
+#define W_L1 (W_L0 + W_SLOTS)	      /* levels 1..: W_LANES per slot */
 #define W_LSTRIDE (W_SLOTS * W_LANES) /* lists per level above 0 */
 #define W_NLISTS (W_L1 + (W_LEVELS - 1) * W_LSTRIDE)
 
@@ -100,11 +100,11 @@ struct nv_wheel {
 	uint64_t now;
 	size_t count;
 	uint32_t tag;
-	uint32_t levels;            /* bit L: bitmap[L] != 0 */
-	uint64_t bitmap[W_LEVELS];  /* bit s: bucket (L, s) occupied */
+	uint32_t levels;	   /* bit L: bitmap[L] != 0 */
+	uint64_t bitmap[W_LEVELS]; /* bit s: bucket (L, s) occupied */
 	bool in_advance;
-	bool exp_sorted;            /* expired list in deadline order */
-	uint64_t exp_min;           /* <= every expired deadline */
+	bool exp_sorted;  /* expired list in deadline order */
+	uint64_t exp_min; /* <= every expired deadline */
 	struct nv__wheel_stats st;
 	struct w_list list[W_NLISTS];
 };
@@ -333,6 +333,9 @@ nv_wheel_cancel(nv_wheel *w, nv_timer *t)
 		list_bucket(idx, &level, &slot);
 		if (bucket_empty(w, level, slot))
 			mark_empty(w, level, slot);
+	} else if (idx == W_EXPIRED && w->list[idx].head == NULL) {
+		w->exp_sorted = true;
+		w->exp_min = UINT64_MAX;
 	}
 	t->nv__next = t->nv__prev = NULL;
 	t->nv__where = W_IDLE;
@@ -645,11 +648,12 @@ nv__wheel_check(const nv_wheel *w, char *why, size_t len)
 				     t != NULL; t = t->nv__next) {
 					uint64_t d = t->nv__deadline;
 					if (d <= w->now)
-						FAIL("level %u: deadline %llu "
-						     "not after clock %llu",
-						     level,
-						     (unsigned long long)d,
-						     (unsigned long long)w->now);
+						FAIL(
+						    "level %u: deadline %llu "
+						    "not after clock %llu",
+						    level,
+						    (unsigned long long)d,
+						    (unsigned long long)w->now);
 					if (place_of(w->now, d) != idx)
 						FAIL("deadline %llu in list %u"
 						     ", belongs in %u",

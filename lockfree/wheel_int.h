@@ -22,15 +22,15 @@
 #define NV__WHEEL_MAX_DEADLINE ((uint64_t)1 << 63)
 
 /* nv__wheel_where() answers, besides a level 0..NV__WHEEL_LEVELS-1: */
-#define NV__WHEEL_IDLE (-1)      /* not pending in this wheel */
-#define NV__WHEEL_EXPIRED (-2)   /* added with a past deadline: next advance */
-#define NV__WHEEL_FIRING (-3)    /* due in the advance now running */
+#define NV__WHEEL_IDLE (-1)    /* not pending in this wheel */
+#define NV__WHEEL_EXPIRED (-2) /* added with a past deadline: next advance */
+#define NV__WHEEL_FIRING (-3)  /* due in the advance now running */
 
 /* Work done by the wheel since create (monotonic counters). */
 struct nv__wheel_stats {
 	uint64_t buckets;  /* occupied buckets reached by advance */
 	uint64_t cascaded; /* timers moved down a level */
-	uint64_t fired;    /* callbacks run */
+	uint64_t fired;	   /* callbacks run */
 	uint64_t sorted;   /* expired lists that needed sorting */
 };
 

@@ -125,7 +125,7 @@ write_snapshot(struct fl_store *s, size_t nsealed, struct cmp *c)
 	    .max_sched_id = __atomic_load_n(&s->max_sched, __ATOMIC_RELAXED),
 	    .compacted_upto = c->segno,
 	};
-	uint64_t expect = 0;
+	uint64_t expect = 0, floor = 0;
 	int rc, r;
 
 	nv__seg_hdr_encode(&h, hdr);
@@ -143,7 +143,9 @@ write_snapshot(struct fl_store *s, size_t nsealed, struct cmp *c)
 		fd = s->io->open(s->io, path, O_RDONLY, 0);
 		if (fd < 0)
 			return nv__fl_fail(s, "open", path, -fd);
-		rc = nv__fl_scan(s, fd, g->size, g->base_seq, cmp_cb, c, &res);
+		floor = g->base_seq > floor ? g->base_seq : floor;
+		rc = nv__fl_scan(s, fd, g->size, floor, cmp_cb, c, &res);
+		floor = res.last_seq;
 		s->io->close(s->io, fd);
 		if (rc == NV_EIO)
 			return nv__fl_fail(s, "read", path, EIO);

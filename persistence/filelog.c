@@ -292,6 +292,7 @@ fl_replay(nv_store *st, nv_rec_fn fn, void *arg)
 {
 	struct fl_store *s = FL(st);
 	struct replay_arg ra = {fn, arg, 0};
+	uint64_t floor = 0;
 
 	if (fn == NULL)
 		return NV_EINVAL;
@@ -310,8 +311,9 @@ fl_replay(nv_store *st, nv_rec_fn fn, void *arg)
 				return NV_EIO;
 			}
 		}
-		rc = nv__fl_scan(s, fd, g->size, g->base_seq, replay_cb, &ra,
-				 &res);
+		floor = g->base_seq > floor ? g->base_seq : floor;
+		rc = nv__fl_scan(s, fd, g->size, floor, replay_cb, &ra, &res);
+		floor = res.last_seq;
 		if (fd != s->fd)
 			s->io->close(s->io, fd);
 		if (rc != 0)

@@ -109,6 +109,7 @@ struct fl_scan {
 	uint64_t bad_off;  /* first bad byte, when bad */
 	uint64_t skipped;  /* bytes skipped by resyncs */
 	uint64_t records;  /* valid records */
+	uint64_t last_seq; /* seq of the last valid record (or the floor) */
 	bool bad;	   /* a bad record or torn tail was met */
 	bool resynced;	   /* valid records were found after a bad one */
 };
@@ -117,9 +118,11 @@ struct fl_scan {
 typedef int (*fl_scan_fn)(struct fl_store *s, const nv_rec *r,
 			  const uint8_t *raw, size_t len, void *arg);
 /* Reads the records of a segment file of the given size (header already
- * checked) with fd, from NV__SEG_HDR_LEN. 0, the callback's value, NV_EIO
- * on a read error, NV_ENOMEM. */
-int nv__fl_scan(struct fl_store *s, int fd, uint64_t size, uint64_t base_seq,
+ * checked) with fd, from NV__SEG_HDR_LEN. Only records with seqs above
+ * floor count (seqs rise across the whole log: callers pass the segment's
+ * base seq or the last seq of the segments before it, whichever is
+ * higher). 0, the callback's value, NV_EIO on a read error, NV_ENOMEM. */
+int nv__fl_scan(struct fl_store *s, int fd, uint64_t size, uint64_t floor,
 		fl_scan_fn fn, void *arg, struct fl_scan *res);
 
 /* filelog.c */

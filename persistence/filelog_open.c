@@ -186,8 +186,8 @@ max_into(uint64_t *dst, uint64_t v)
  * region. Leaves the last segment's descriptor in s->fd unless it had to
  * be sealed (*seal). */
 static int
-scan_one(struct fl_store *s, struct seg_info *si, bool last, bool *compact,
-	 bool *seal)
+scan_one(struct fl_store *s, struct seg_info *si, bool last, uint64_t *floor,
+	 bool *compact, bool *seal)
 {
 	char path[NV__FL_PATH], aside[NV__FL_PATH];
 	struct fl_scan res;
@@ -203,8 +203,10 @@ scan_one(struct fl_store *s, struct seg_info *si, bool last, bool *compact,
 		nv__err("file store: cannot open %s: %s", path, strerror(-fd));
 		return NV_EIO;
 	}
-	rc = nv__fl_scan(s, fd, si->size, si->h.base_seq, apply_cb, &si->segno,
-			 &res);
+	if (si->h.base_seq > *floor)
+		*floor = si->h.base_seq;
+	rc = nv__fl_scan(s, fd, si->size, *floor, apply_cb, &si->segno, &res);
+	*floor = res.last_seq;
 	if (rc == 0 && si->status != NV__DEC_OK) {
 		/* A bad header is corruption, never a torn tail. */
 		if (!res.bad)
@@ -266,7 +268,7 @@ recover(struct fl_store *s)
 {
 	struct seg_list l = {0};
 	struct seg_info *si = NULL;
-	uint64_t snap = 0, maxseg = 0;
+	uint64_t snap = 0, maxseg = 0, floor = 0;
 	bool compact = false, seal = false, removed = false;
 	size_t last = SIZE_MAX, nbytes;
 	int r, rc = 0;
@@ -377,7 +379,7 @@ recover(struct fl_store *s)
 	for (size_t i = 0; i < l.n; i++) {
 		if (si[i].gone)
 			continue;
-		rc = scan_one(s, &si[i], i == last, &compact, &seal);
+		rc = scan_one(s, &si[i], i == last, &floor, &compact, &seal);
 		if (rc != 0)
 			goto out;
 	}

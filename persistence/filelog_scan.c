@@ -139,11 +139,11 @@ resync(struct fl_reader *rd, uint64_t from, uint64_t prev_seq, uint64_t *found)
 }
 
 int
-nv__fl_scan(struct fl_store *s, int fd, uint64_t size, uint64_t base_seq,
+nv__fl_scan(struct fl_store *s, int fd, uint64_t size, uint64_t floor,
 	    fl_scan_fn fn, void *arg, struct fl_scan *res)
 {
 	struct fl_reader rd = {.s = s, .fd = fd, .size = size};
-	uint64_t off = NV__SEG_HDR_LEN, prev = base_seq;
+	uint64_t off = NV__SEG_HDR_LEN, prev = floor;
 	int rc = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -184,6 +184,7 @@ nv__fl_scan(struct fl_store *s, int fd, uint64_t size, uint64_t base_seq,
 		off = next;
 		rc = 0;
 	}
+	res->last_seq = prev;
 	nv__free(rd.buf);
 	return rc;
 }
