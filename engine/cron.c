@@ -32,14 +32,18 @@
  * time of the lower bound t, using t's period [start, end) and offset o.
  * If W - o lies inside the period, that is the answer. Otherwise move t to
  * the transition `end` and search again; the last search result is reused
- * while it is still valid, so a far-away fire time costs one period lookup
- * per transition, not one walk. DST rules on top of that (docs/cron.md):
+ * while it is still valid, and when W is far away t jumps to a day before
+ * it (nothing in between can fire), so a far-away fire time costs a few
+ * period lookups, not one per transition. DST rules on top of that
+ * (docs/cron.md):
  *  - a fixed-time job (NV_CRON_FIXED: seconds, minute and hour fields with
- *    no '*' and no '/') whose W lies in a spring-forward gap
- *    [end + o, end + o_next) fires once, at `end`, the first instant after
- *    the gap; in a period that starts with a fall-back overlap, wall times
- *    below start + o_prev already happened in the previous period, so the
- *    search starts above them (first occurrence only);
+ *    no '*' and no '/'): when t is the start of a period that begins with
+ *    a spring-forward gap [start + o_prev, start + o), the search begins
+ *    at the gap's first wall time, and a match inside the gap fires once,
+ *    at `start`, the first instant after the gap; in a period that starts
+ *    with a fall-back overlap, wall times below start + o_prev already
+ *    happened in the previous period, so the search starts above them
+ *    (first occurrence only);
  *  - every other job follows the wall clock: times inside a gap never
  *    happen, times inside an overlap fire in both passes.
  *
@@ -570,6 +574,8 @@ civil_next(const nv_cron *c, int64_t w, int64_t *out)
 
 /* Enough for 401 years of twice-yearly transitions, with room to spare. */
 #define CRON_MAX_PERIODS 4096
+#define CRON_DAY_MS 86400000LL
+#define CRON_SEARCH_MS (401LL * 146097 / 400 * CRON_DAY_MS) /* 401 years */
 
 static int
 cron_next_zone(const nv_cron *c, const char *tz, int64_t t, int64_t *next)
@@ -577,10 +583,15 @@ cron_next_zone(const nv_cron *c, const char *tz, int64_t t, int64_t *next)
 	/* civil_next memo: no match in [known_lo, known), known matches */
 	int64_t known_lo = INT64_MAX, known = 0;
 	bool fixed = (c->flags & NV_CRON_FIXED) != 0;
+	/* Zone rules repeat yearly once they settle and the calendar repeats
+	 * every 400 years: 401 years without a fire time means never. */
+	int64_t limit = t + CRON_SEARCH_MS;
 	nv_tz_period p;
 	int rc;
 
-	for (int i = 0; i < CRON_MAX_PERIODS && t <= NV_CRON_MAX_MS; i++) {
+	if (limit > NV_CRON_MAX_MS)
+		limit = NV_CRON_MAX_MS;
+	for (int i = 0; i < CRON_MAX_PERIODS && t <= limit; i++) {
 		int64_t w, cand, u;
 		if ((rc = nv__tz_period(tz, t, &p)) != 0)
 			return rc;
@@ -616,6 +627,14 @@ cron_next_zone(const nv_cron *c, const char *tz, int64_t t, int64_t *next)
 			return u <= NV_CRON_MAX_MS ? 0 : NV_ENOENT;
 		}
 		t = p.end_ms;
+		/* Jump over the periods in between when nothing there can fire:
+		 * walls below known_lo would need instants before
+		 * known_lo + 1 day, walls from `known` on (and gaps holding
+		 * them) instants after known - 1 day, as no UTC offset is
+		 * beyond +-16 h. */
+		if (t >= known_lo * 1000 + CRON_DAY_MS &&
+		    known * 1000 - CRON_DAY_MS > t)
+			t = known * 1000 - CRON_DAY_MS;
 	}
 	return NV_ENOENT;
 }
