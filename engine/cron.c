@@ -311,6 +311,7 @@ cron_parse_fields(nv_cron *c, const char *expr, int nfields, char *err,
 	uint64_t bits[6] = {1, 0, 0, 0, 0, 0}; /* 5 fields: second 0 */
 	bool star[6] = {false}, wild[6] = {false};
 	int first = nfields == 6 ? F_SEC : F_MIN;
+	nv_cron k;
 	int rc;
 
 	for (int i = first; i <= F_DOW; i++) {
@@ -326,36 +327,41 @@ cron_parse_fields(nv_cron *c, const char *expr, int nfields, char *err,
 		while (*q != '\0' && !is_space(*q))
 			q++;
 	}
-	memset(c, 0, sizeof(*c));
-	c->sec = bits[F_SEC];
-	c->min = bits[F_MIN];
-	c->hour = (uint32_t)bits[F_HOUR];
-	c->dom = (uint32_t)bits[F_DOM];
-	c->month = (uint16_t)bits[F_MONTH];
-	c->dow = (uint8_t)((bits[F_DOW] | bits[F_DOW] >> 7) & 0x7f);
+	memset(&k, 0, sizeof(k));
+	k.sec = bits[F_SEC];
+	k.min = bits[F_MIN];
+	k.hour = (uint32_t)bits[F_HOUR];
+	k.dom = (uint32_t)bits[F_DOM];
+	k.month = (uint16_t)bits[F_MONTH];
+	k.dow = (uint8_t)((bits[F_DOW] | bits[F_DOW] >> 7) & 0x7f);
 	if (star[F_DOM])
-		c->flags |= NV_CRON_DOM_STAR;
+		k.flags |= NV_CRON_DOM_STAR;
 	if (star[F_DOW])
-		c->flags |= NV_CRON_DOW_STAR;
+		k.flags |= NV_CRON_DOW_STAR;
 	if (nfields == 6)
-		c->flags |= NV_CRON_SECONDS;
+		k.flags |= NV_CRON_SECONDS;
 	if (!wild[F_SEC] && !wild[F_MIN] && !wild[F_HOUR])
-		c->flags |= NV_CRON_FIXED;
+		k.flags |= NV_CRON_FIXED;
 
-	/* Never fires? Only possible when the day-of-month set must match. */
-	if (c->flags & (NV_CRON_DOM_STAR | NV_CRON_DOW_STAR)) {
-		for (int m = 1; m <= 12; m++) {
-			uint32_t room =
-			    (uint32_t)((2ull << cron_month_days[m]) - 2);
-			if ((c->month >> m & 1) && (c->dom & room))
-				return 0;
+	/* Never fires? Only possible when the day-of-month set must match:
+	 * then some selected month needs room for some selected day. */
+	if (k.flags & (NV_CRON_DOM_STAR | NV_CRON_DOW_STAR)) {
+		bool room = false;
+		for (int m = 1; m <= 12; m++)
+			if ((k.month >> m & 1) &&
+			    (k.dom &
+			     (uint32_t)((2ull << cron_month_days[m]) - 2)))
+				room = true;
+		if (!room) {
+			p.num = F_DOM - first + 1;
+			p.f = &cron_fields[F_DOM];
+			return cron_fail(&p, dom_at,
+					 "no selected day exists in the "
+					 "selected months, the expression "
+					 "would never fire");
 		}
-		p.num = F_DOM - first + 1;
-		p.f = &cron_fields[F_DOM];
-		return cron_fail(&p, dom_at,
-				 "no selected day exists in the selected "
-				 "months, the expression would never fire");
 	}
+	*c = k;
 	return 0;
 }
 
@@ -376,9 +382,12 @@ nv__cron_parse(nv_cron *out, const char *expr, char *err, size_t errlen)
 		q++;
 	if (*q == '@') {
 		const char *m = q;
-		size_t len = 0;
+		size_t len = 0, shown = 0;
 		while (m[len] != '\0' && !is_space(m[len]))
 			len++;
+		while (shown < len && shown < 16 && m[shown] >= 0x21 &&
+		       m[shown] <= 0x7e)
+			shown++; /* printable prefix for the message */
 		for (size_t i = 0;
 		     i < sizeof(cron_macros) / sizeof(*cron_macros); i++) {
 			const char *name = cron_macros[i].name;
@@ -399,7 +408,7 @@ nv__cron_parse(nv_cron *out, const char *expr, char *err, size_t errlen)
 		    err, errlen,
 		    "unknown macro '%.*s' at position %zu (known: @yearly "
 		    "@annually @monthly @weekly @daily @midnight @hourly)",
-		    (int)(len > 16 ? 16 : len), m, (size_t)(m - expr) + 1);
+		    (int)shown, m, (size_t)(m - expr) + 1);
 	}
 	for (const char *s = q; *s != '\0';) {
 		n++;
