@@ -550,6 +550,7 @@ test_filelog_torn_tail_every_offset(void **state)
 	nv_store *s;
 
 	g_fsync = NV_FSYNC_OFF; /* hundreds of opens: skip the fsyncs */
+	nv__log_set_level(-1);	/* and their warnings */
 	nv_test_tmpdir(src, sizeof(src), "fl-torn");
 	s = store_open(src, 0, 0, 0, NULL, NULL);
 	for (uint64_t id = 1; id <= 30; id++)
@@ -611,6 +612,7 @@ test_filelog_bitflips_detected(void **state)
 	uint64_t trials = nv_test_scaled(60);
 
 	g_fsync = NV_FSYNC_OFF;
+	nv__log_set_level(-1);
 	nv_test_tmpdir(src, sizeof(src), "fl-flip");
 	s = store_open(src, 0, 0, 0, NULL, NULL);
 	for (uint64_t id = 1; id <= 10; id++)
