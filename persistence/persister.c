@@ -263,14 +263,16 @@ next_node(nv_persister *p)
 	}
 }
 
-/* Writes batches of up to max_batch consecutive records while the next
- * seq is available. Returns true when something was written. */
+/* Writes one batch of up to max_batch consecutive records (more only when
+ * a batch was all cancelled nodes). One batch per call, so that under a
+ * steady stream the main loop still syncs on time and serves flushers.
+ * Returns true when something was written. */
 static bool
 write_runs(nv_persister *p)
 {
 	bool wrote = false;
 
-	for (;;) {
+	while (!wrote) {
 		size_t n = 0;
 		struct pnode *x;
 		int rc;
@@ -292,7 +294,7 @@ write_runs(nv_persister *p)
 		if (n == 0)
 			break;
 		rc = __atomic_load_n(&p->error, __ATOMIC_RELAXED)
-			 ? 0
+			 ? NV_EIO /* failed meanwhile: discard */
 			 : p->store->ops->write(p->store, p->batch, n);
 		if (rc != 0)
 			fail(p, rc, "write");
