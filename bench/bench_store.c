@@ -25,8 +25,9 @@
  */
 #include "bench.h"
 
-#include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,21 +59,17 @@ mkdir_bench(char *buf, size_t len)
 	}
 }
 
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	return remove(path);
+}
+
+/* rm -rf of a benchmark directory (it holds the store's directory). */
 static void
 rm_bench(const char *dir)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char p[4200];
-	while (d && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		unlink(p);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
+	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 static nv_store *
