@@ -266,7 +266,9 @@ nv__recover(nv_engine *e, nv_store *store, bool requeue, bool results)
 			mj = f.max_job;
 		if (ms < f.max_sched)
 			ms = f.max_sched;
-		e->next_id = mj + 1;
+		/* Only ever raise: the boot epoch (store.c) may be higher. */
+		if (mj + 1 > e->next_id)
+			e->next_id = mj + 1;
 		nv__schedules_set_next_id(e, ms + 1);
 	}
 	struct rjob **order = rc == 0 && f.n ? nv__malloc(f.n * sizeof(*order))

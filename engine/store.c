@@ -22,13 +22,79 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "engine/config_int.h"
 #include "engine/recovery_int.h"
 #include "engine/store_int.h"
 #include "persistence/persister.h"
+
+/*
+ * Boot epochs keep ids unique across restarts. max_ids() only knows ids
+ * that reached the disk; an id handed out for a job whose events were never
+ * flushed could otherwise be handed out again after a crash. Each open of a
+ * persistent engine increments a durable boot counter (a small file beside
+ * the store, replaced atomically and fsynced) and ids start at
+ * boot << NV_BOOT_SHIFT at least: 2^40 ids per boot, 2^24 boots.
+ */
+#define NV_BOOT_SHIFT 40
+
+static int
+next_boot(const char *store_path, uint64_t *boot)
+{
+	char path[4200], tmp[4300];
+	unsigned long long prev = 0;
+	FILE *f;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s.boot", store_path);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%llu", &prev) != 1) {
+			nv__err("boot counter '%s' is unreadable", path);
+			fclose(f);
+			return NV_ECORRUPT;
+		}
+		fclose(f);
+	} else if (errno != ENOENT) {
+		nv__err("cannot read '%s': %s", path, strerror(errno));
+		return NV_EIO;
+	}
+	*boot = prev + 1;
+	if ((f = fopen(tmp, "w")) == NULL) {
+		nv__err("cannot write '%s': %s", tmp, strerror(errno));
+		return NV_EIO;
+	}
+	if (fprintf(f, "%llu\n", (unsigned long long)*boot) < 0 ||
+	    fflush(f) != 0 || fsync(fileno(f)) != 0)
+		rc = NV_EIO;
+	if (fclose(f) != 0)
+		rc = NV_EIO;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = NV_EIO;
+	if (rc == 0) {
+		/* Make the rename durable: fsync the directory. */
+		char dir[4200];
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (slash != NULL)
+			*slash = '\0';
+		else
+			snprintf(dir, sizeof(dir), ".");
+		if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0) {
+			if (fsync(fd) != 0)
+				rc = NV_EIO;
+			close(fd);
+		}
+	}
+	if (rc != 0)
+		nv__err("cannot update the boot counter '%s': %s", path,
+			strerror(errno));
+	return rc;
+}
 
 static bool
 is_memory(const char *name)
@@ -89,10 +155,17 @@ nv__store_open(nv_engine *e)
 			nv_strerror(rc));
 		return rc;
 	}
-	uint64_t mj = 0, ms = 0;
+	uint64_t mj = 0, ms = 0, boot = 0;
+	if ((rc = next_boot(path, &boot)) != 0) {
+		ops->close(store);
+		return rc;
+	}
 	ops->max_ids(store, &mj, &ms);
-	e->next_id = mj + 1;
-	nv__schedules_set_next_id(e, ms + 1);
+	e->next_id = mj + 1 > boot << NV_BOOT_SHIFT ? mj + 1
+						    : boot << NV_BOOT_SHIFT;
+	nv__schedules_set_next_id(e, ms + 1 > boot << NV_BOOT_SHIFT
+					     ? ms + 1
+					     : boot << NV_BOOT_SHIFT);
 	pc.fsync = e->cfg.fsync;
 	pc.interval_ms = e->cfg.fsync_interval_ms;
 	pc.max_batch = 4096;
