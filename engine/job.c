@@ -325,6 +325,10 @@ nv__jobs_fini(nv_engine *e)
 		nv__jobs_pool_fini(e);
 		return;
 	}
+	/* Empty the finished FIFO first: its nodes live in the records that
+	 * the loop below frees. */
+	while (__cds_wfcq_dequeue_blocking(&e->fin_head, &e->fin_tail) != NULL)
+		;
 	/* Closing: no reader is left. Drop the table's reference of every
 	 * job; records are freed after a grace period. */
 	nv__rcu_thread_online();
@@ -335,9 +339,6 @@ nv__jobs_fini(nv_engine *e)
 			jobx_put(x);
 	}
 	urcu_memb_read_unlock();
-	/* Empty the FIFO (its nodes belong to jobs freed above). */
-	while (__cds_wfcq_dequeue_blocking(&e->fin_head, &e->fin_tail) != NULL)
-		;
 	urcu_memb_barrier(); /* run the pending frees */
 	cds_lfht_destroy(e->jobs, NULL);
 	e->jobs = NULL;
