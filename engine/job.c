@@ -288,7 +288,13 @@ match_id(struct cds_lfht_node *node, const void *key)
 int
 nv__jobs_init(nv_engine *e)
 {
-	e->jobs = cds_lfht_new_flavor(1024, 1024, 0,
+	/* Size the buckets for the retention up front (one pointer per
+	 * bucket, at most 2^22 = 32 MiB): growing a split-ordered table by
+	 * resizes while a million jobs stream through costs far more. */
+	unsigned long buckets = 1024;
+	while (buckets < e->cfg.result_retention && buckets < (1ul << 22))
+		buckets <<= 1;
+	e->jobs = cds_lfht_new_flavor(buckets, buckets, 0,
 				      CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
 				      &urcu_memb_flavor, NULL);
 	if (e->jobs == NULL)
