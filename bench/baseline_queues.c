@@ -243,6 +243,19 @@ mq_destroy(void *p)
 	free(q);
 }
 
+static struct timespec
+in_1ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
 /* Blocking push with a bounded wait (so a stopped benchmark never hangs):
  * returns false only when nothing came free within 1 ms. */
 static bool
@@ -251,13 +264,7 @@ mq_push(void *p, void *item)
 	struct mq *q = p;
 	pthread_mutex_lock(&q->mu);
 	if (q->count == q->cap) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts = in_1ms();
 		q->wait_push++;
 		pthread_cond_timedwait(&q->not_full, &q->mu, &ts);
 		q->wait_push--;
@@ -280,13 +287,7 @@ mq_pop(void *p, void **item)
 	struct mq *q = p;
 	pthread_mutex_lock(&q->mu);
 	if (q->count == 0) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts = in_1ms();
 		q->wait_pop++;
 		pthread_cond_timedwait(&q->not_empty, &q->mu, &ts);
 		q->wait_pop--;

@@ -100,7 +100,8 @@ nv_ring_create(nv_ring **out, size_t capacity)
 	r = nv__aligned_alloc(NV_CACHELINE, sizeof(*r));
 	if (r == NULL)
 		return NV_ENOMEM;
-	r->slots = nv__aligned_alloc(NV_CACHELINE, cap * sizeof(struct nv_slot));
+	r->slots =
+	    nv__aligned_alloc(NV_CACHELINE, cap * sizeof(struct nv_slot));
 	if (r->slots == NULL) {
 		nv__aligned_free(r);
 		return NV_ENOMEM;
@@ -194,44 +195,59 @@ nv_ring_try_pop(nv_ring *r, void **item)
 	}
 }
 
+/*
+ * Claims up to n consecutive positions from *index whose slots are ready,
+ * i.e. have seq == position + off (off 0: free for a producer; off 1:
+ * published for a consumer). Acquire loads pair with the release stores
+ * of the other side; one CAS claims the whole run (relaxed: it only
+ * decides ownership). A slot not ready at the first position means full
+ * (producers) or empty (consumers) unless the index moved meanwhile.
+ * Returns the count (0: full/empty) and the first position in *first.
+ */
+static size_t
+claim_run(uint64_t *index, struct nv_slot *slots, uint64_t mask, unsigned shift,
+	  size_t n, uint64_t off, uint64_t *first)
+{
+	uint64_t pos = __atomic_load_n(index, __ATOMIC_RELAXED);
+	size_t k;
+
+	if (n > mask + 1)
+		n = mask + 1;
+	for (;;) {
+		for (k = 0; k < n; k++) {
+			uint64_t p = pos + k;
+			uint64_t seq =
+			    __atomic_load_n(&slots[slot_of(p, mask, shift)].seq,
+					    __ATOMIC_ACQUIRE);
+			if (seq != p + off)
+				break;
+		}
+		if (k == 0) {
+			uint64_t seq = __atomic_load_n(
+			    &slots[slot_of(pos, mask, shift)].seq,
+			    __ATOMIC_ACQUIRE);
+			if ((int64_t)(seq - (pos + off)) < 0)
+				return 0;
+			pos = __atomic_load_n(index, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (__atomic_compare_exchange_n(index, &pos, pos + k, true,
+						__ATOMIC_RELAXED,
+						__ATOMIC_RELAXED)) {
+			*first = pos;
+			return k;
+		}
+	}
+}
+
 size_t
 nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
 {
 	struct nv_slot *slots = r->pslots;
-	uint64_t mask = r->pmask;
+	uint64_t mask = r->pmask, pos = 0;
 	unsigned shift = r->pshift;
-	uint64_t pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
-	size_t k;
+	size_t k = n ? claim_run(&r->tail, slots, mask, shift, n, 0, &pos) : 0;
 
-	if (n == 0)
-		return 0;
-	if (n > mask + 1)
-		n = mask + 1;
-	for (;;) {
-		/* Count the free slots from pos: each must be at seq == its
-		 * position (acquire pairs with the consumers' release). A slot
-		 * ahead (seq > position) means another producer moved tail. */
-		for (k = 0; k < n; k++) {
-			uint64_t p = pos + k;
-			uint64_t seq = __atomic_load_n(&slots[slot_of(p, mask, shift)].seq,
-						       __ATOMIC_ACQUIRE);
-			if (seq != p)
-				break;
-		}
-		if (k == 0) {
-			uint64_t seq = __atomic_load_n(&slots[slot_of(pos, mask, shift)].seq,
-						       __ATOMIC_ACQUIRE);
-			if ((int64_t)(seq - pos) < 0)
-				return 0; /* full */
-			pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
-			continue;
-		}
-		/* One CAS claims positions [pos, pos + k). */
-		if (__atomic_compare_exchange_n(&r->tail, &pos, pos + k, true,
-						__ATOMIC_RELAXED,
-						__ATOMIC_RELAXED))
-			break;
-	}
 	for (size_t i = 0; i < k; i++) {
 		struct nv_slot *s = &slots[slot_of(pos + i, mask, shift)];
 		s->item = items[i];
@@ -245,42 +261,15 @@ size_t
 nv_ring_pop_bulk(nv_ring *r, void **items, size_t n)
 {
 	struct nv_slot *slots = r->cslots;
-	uint64_t mask = r->cmask;
+	uint64_t mask = r->cmask, pos = 0;
 	unsigned shift = r->cshift;
-	uint64_t pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-	size_t k;
+	size_t k = n ? claim_run(&r->head, slots, mask, shift, n, 1, &pos) : 0;
 
-	if (n == 0)
-		return 0;
-	if (n > mask + 1)
-		n = mask + 1;
-	for (;;) {
-		/* Count published slots from pos (acquire pairs with the
-		 * producers' release of seq = position + 1). */
-		for (k = 0; k < n; k++) {
-			uint64_t p = pos + k;
-			uint64_t seq = __atomic_load_n(&slots[slot_of(p, mask, shift)].seq,
-						       __ATOMIC_ACQUIRE);
-			if (seq != p + 1)
-				break;
-		}
-		if (k == 0) {
-			uint64_t seq = __atomic_load_n(&slots[slot_of(pos, mask, shift)].seq,
-						       __ATOMIC_ACQUIRE);
-			if ((int64_t)(seq - (pos + 1)) < 0)
-				return 0; /* empty */
-			pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-			continue;
-		}
-		if (__atomic_compare_exchange_n(&r->head, &pos, pos + k, true,
-						__ATOMIC_RELAXED,
-						__ATOMIC_RELAXED))
-			break;
-	}
 	for (size_t i = 0; i < k; i++) {
 		struct nv_slot *s = &slots[slot_of(pos + i, mask, shift)];
 		items[i] = s->item;
-		/* Release: the read above happens before reuse. */
+		/* Release: the read above happens before the next lap's
+		 * producer reuses the slot. */
 		__atomic_store_n(&s->seq, pos + i + mask + 1, __ATOMIC_RELEASE);
 	}
 	return k;
