@@ -41,6 +41,7 @@
 #include "nuvom/ring.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "base/alloc.h"
 #include "nuvom/error.h"
@@ -57,6 +58,19 @@
  * line a consumer is reading p from (the lock-step case of a ring that is
  * nearly empty or nearly full). shift is 0 (identity) for rings under 16.
  */
+/* Exponential pause after a lost CAS (1, 2, 4 .. 16 pauses). */
+static inline void
+backoff(unsigned *spins)
+{
+	for (unsigned i = 0; i < *spins; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	if (*spins < 16)
+		*spins <<= 1;
+}
+
 static inline uint64_t
 slot_of(uint64_t pos, uint64_t mask, unsigned shift)
 {
@@ -72,19 +86,16 @@ struct nv_slot {
 };
 
 struct nv_ring {
-	/* Producers' line. */
+	/* Read-only after create: shared clean by every thread. */
+	struct nv_slot *slots __attribute__((aligned(NV_CACHELINE)));
+	uint64_t mask;
+	unsigned shift;
+	size_t cap;
+	/* Producers' index, alone on its line (only CASed). */
 	uint64_t tail __attribute__((aligned(NV_CACHELINE))); /* atomic */
-	struct nv_slot *pslots;
-	uint64_t pmask;
-	unsigned pshift;
-	/* Consumers' line. */
+	/* Consumers' index, alone on its line. */
 	uint64_t head __attribute__((aligned(NV_CACHELINE))); /* atomic */
-	struct nv_slot *cslots;
-	uint64_t cmask;
-	unsigned cshift;
-	/* Read-only after create. */
-	size_t cap __attribute__((aligned(NV_CACHELINE)));
-	struct nv_slot *slots;
+	char pad_[NV_CACHELINE - sizeof(uint64_t)];
 };
 
 int
@@ -107,11 +118,10 @@ nv_ring_create(nv_ring **out, size_t capacity)
 		return NV_ENOMEM;
 	}
 	r->cap = cap;
-	r->pslots = r->cslots = r->slots;
-	r->pmask = r->cmask = cap - 1;
-	r->pshift = r->cshift = cap >= 16 ? NV_SLOTS_PER_LINE_LOG2 : 0;
+	r->mask = cap - 1;
+	r->shift = getenv("NV_REMAP") && cap >= 16 ? NV_SLOTS_PER_LINE_LOG2 : 0;
 	for (size_t i = 0; i < cap; i++)
-		r->slots[slot_of(i, cap - 1, r->pshift)].seq = i;
+		r->slots[slot_of(i, cap - 1, r->shift)].seq = i;
 	r->head = r->tail = 0;
 	/* Publication of the ring to other threads is the caller's job (it
 	 * passes the pointer through something that orders it). */
@@ -131,10 +141,11 @@ nv_ring_destroy(nv_ring *r)
 bool
 nv_ring_try_push(nv_ring *r, void *item)
 {
-	struct nv_slot *slots = r->pslots;
-	uint64_t mask = r->pmask;
-	unsigned shift = r->pshift;
+	struct nv_slot *slots = r->slots;
+	uint64_t mask = r->mask;
+	unsigned shift = r->shift;
 	uint64_t pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	unsigned spins = 1;
 
 	for (;;) {
 		struct nv_slot *s = &slots[slot_of(pos, mask, shift)];
@@ -154,7 +165,10 @@ nv_ring_try_push(nv_ring *r, void *item)
 						 __ATOMIC_RELEASE);
 				return true;
 			}
-			/* pos now holds the tail another producer left. */
+			/* pos now holds the tail another producer left;
+			 * back off a little so the winner's line is not
+			 * stolen back at once (contention backoff). */
+			backoff(&spins);
 		} else if (dif < 0) {
 			return false; /* a lap behind: full */
 		} else {
@@ -166,10 +180,11 @@ nv_ring_try_push(nv_ring *r, void *item)
 bool
 nv_ring_try_pop(nv_ring *r, void **item)
 {
-	struct nv_slot *slots = r->cslots;
-	uint64_t mask = r->cmask;
-	unsigned shift = r->cshift;
+	struct nv_slot *slots = r->slots;
+	uint64_t mask = r->mask;
+	unsigned shift = r->shift;
 	uint64_t pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	unsigned spins = 1;
 
 	for (;;) {
 		struct nv_slot *s = &slots[slot_of(pos, mask, shift)];
@@ -187,6 +202,7 @@ nv_ring_try_pop(nv_ring *r, void **item)
 						 __ATOMIC_RELEASE);
 				return true;
 			}
+			backoff(&spins);
 		} else if (dif < 0) {
 			return false; /* not yet published: empty */
 		} else {
@@ -243,9 +259,9 @@ claim_run(uint64_t *index, struct nv_slot *slots, uint64_t mask, unsigned shift,
 size_t
 nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
 {
-	struct nv_slot *slots = r->pslots;
-	uint64_t mask = r->pmask, pos = 0;
-	unsigned shift = r->pshift;
+	struct nv_slot *slots = r->slots;
+	uint64_t mask = r->mask, pos = 0;
+	unsigned shift = r->shift;
 	size_t k = n ? claim_run(&r->tail, slots, mask, shift, n, 0, &pos) : 0;
 
 	for (size_t i = 0; i < k; i++) {
@@ -260,9 +276,9 @@ nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
 size_t
 nv_ring_pop_bulk(nv_ring *r, void **items, size_t n)
 {
-	struct nv_slot *slots = r->cslots;
-	uint64_t mask = r->cmask, pos = 0;
-	unsigned shift = r->cshift;
+	struct nv_slot *slots = r->slots;
+	uint64_t mask = r->mask, pos = 0;
+	unsigned shift = r->shift;
 	size_t k = n ? claim_run(&r->head, slots, mask, shift, n, 1, &pos) : 0;
 
 	for (size_t i = 0; i < k; i++) {
