@@ -57,7 +57,11 @@ nv__calloc(size_t n, size_t s)
 	return calloc(n ? n : 1, s ? s : 1);
 }
 #define nv__free(p) free(p)
-#define nv__realloc(p, n) realloc((p), (n) ? (n) : 1)
+static inline void *
+nv__realloc(void *p, size_t n)
+{
+	return realloc(p, n ? n : 1);
+}
 #endif
 
 /* Aligned allocation (alignment a power of two, e.g. a cache line). */

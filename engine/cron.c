@@ -32,14 +32,18 @@
  * time of the lower bound t, using t's period [start, end) and offset o.
  * If W - o lies inside the period, that is the answer. Otherwise move t to
  * the transition `end` and search again; the last search result is reused
- * while it is still valid, so a far-away fire time costs one period lookup
- * per transition, not one walk. DST rules on top of that (docs/cron.md):
+ * while it is still valid, and when W is far away t jumps to a day before
+ * it (nothing in between can fire), so a far-away fire time costs a few
+ * period lookups, not one per transition. DST rules on top of that
+ * (docs/cron.md):
  *  - a fixed-time job (NV_CRON_FIXED: seconds, minute and hour fields with
- *    no '*' and no '/') whose W lies in a spring-forward gap
- *    [end + o, end + o_next) fires once, at `end`, the first instant after
- *    the gap; in a period that starts with a fall-back overlap, wall times
- *    below start + o_prev already happened in the previous period, so the
- *    search starts above them (first occurrence only);
+ *    no '*' and no '/'): when t is the start of a period that begins with
+ *    a spring-forward gap [start + o_prev, start + o), the search begins
+ *    at the gap's first wall time, and a match inside the gap fires once,
+ *    at `start`, the first instant after the gap; in a period that starts
+ *    with a fall-back overlap, wall times below start + o_prev already
+ *    happened in the previous period, so the search starts above them
+ *    (first occurrence only);
  *  - every other job follows the wall clock: times inside a gap never
  *    happen, times inside an overlap fire in both passes.
  *
@@ -307,6 +311,7 @@ cron_parse_fields(nv_cron *c, const char *expr, int nfields, char *err,
 	uint64_t bits[6] = {1, 0, 0, 0, 0, 0}; /* 5 fields: second 0 */
 	bool star[6] = {false}, wild[6] = {false};
 	int first = nfields == 6 ? F_SEC : F_MIN;
+	nv_cron k;
 	int rc;
 
 	for (int i = first; i <= F_DOW; i++) {
@@ -322,36 +327,41 @@ cron_parse_fields(nv_cron *c, const char *expr, int nfields, char *err,
 		while (*q != '\0' && !is_space(*q))
 			q++;
 	}
-	memset(c, 0, sizeof(*c));
-	c->sec = bits[F_SEC];
-	c->min = bits[F_MIN];
-	c->hour = (uint32_t)bits[F_HOUR];
-	c->dom = (uint32_t)bits[F_DOM];
-	c->month = (uint16_t)bits[F_MONTH];
-	c->dow = (uint8_t)((bits[F_DOW] | bits[F_DOW] >> 7) & 0x7f);
+	memset(&k, 0, sizeof(k));
+	k.sec = bits[F_SEC];
+	k.min = bits[F_MIN];
+	k.hour = (uint32_t)bits[F_HOUR];
+	k.dom = (uint32_t)bits[F_DOM];
+	k.month = (uint16_t)bits[F_MONTH];
+	k.dow = (uint8_t)((bits[F_DOW] | bits[F_DOW] >> 7) & 0x7f);
 	if (star[F_DOM])
-		c->flags |= NV_CRON_DOM_STAR;
+		k.flags |= NV_CRON_DOM_STAR;
 	if (star[F_DOW])
-		c->flags |= NV_CRON_DOW_STAR;
+		k.flags |= NV_CRON_DOW_STAR;
 	if (nfields == 6)
-		c->flags |= NV_CRON_SECONDS;
+		k.flags |= NV_CRON_SECONDS;
 	if (!wild[F_SEC] && !wild[F_MIN] && !wild[F_HOUR])
-		c->flags |= NV_CRON_FIXED;
+		k.flags |= NV_CRON_FIXED;
 
-	/* Never fires? Only possible when the day-of-month set must match. */
-	if (c->flags & (NV_CRON_DOM_STAR | NV_CRON_DOW_STAR)) {
-		for (int m = 1; m <= 12; m++) {
-			uint32_t room =
-			    (uint32_t)((2ull << cron_month_days[m]) - 2);
-			if ((c->month >> m & 1) && (c->dom & room))
-				return 0;
+	/* Never fires? Only possible when the day-of-month set must match:
+	 * then some selected month needs room for some selected day. */
+	if (k.flags & (NV_CRON_DOM_STAR | NV_CRON_DOW_STAR)) {
+		bool room = false;
+		for (int m = 1; m <= 12; m++)
+			if ((k.month >> m & 1) &&
+			    (k.dom &
+			     (uint32_t)((2ull << cron_month_days[m]) - 2)))
+				room = true;
+		if (!room) {
+			p.num = F_DOM - first + 1;
+			p.f = &cron_fields[F_DOM];
+			return cron_fail(&p, dom_at,
+					 "no selected day exists in the "
+					 "selected months, the expression "
+					 "would never fire");
 		}
-		p.num = F_DOM - first + 1;
-		p.f = &cron_fields[F_DOM];
-		return cron_fail(&p, dom_at,
-				 "no selected day exists in the selected "
-				 "months, the expression would never fire");
 	}
+	*c = k;
 	return 0;
 }
 
@@ -372,9 +382,12 @@ nv__cron_parse(nv_cron *out, const char *expr, char *err, size_t errlen)
 		q++;
 	if (*q == '@') {
 		const char *m = q;
-		size_t len = 0;
+		size_t len = 0, shown = 0;
 		while (m[len] != '\0' && !is_space(m[len]))
 			len++;
+		while (shown < len && shown < 16 && m[shown] >= 0x21 &&
+		       m[shown] <= 0x7e)
+			shown++; /* printable prefix for the message */
 		for (size_t i = 0;
 		     i < sizeof(cron_macros) / sizeof(*cron_macros); i++) {
 			const char *name = cron_macros[i].name;
@@ -395,7 +408,7 @@ nv__cron_parse(nv_cron *out, const char *expr, char *err, size_t errlen)
 		    err, errlen,
 		    "unknown macro '%.*s' at position %zu (known: @yearly "
 		    "@annually @monthly @weekly @daily @midnight @hourly)",
-		    (int)(len > 16 ? 16 : len), m, (size_t)(m - expr) + 1);
+		    (int)shown, m, (size_t)(m - expr) + 1);
 	}
 	for (const char *s = q; *s != '\0';) {
 		n++;
@@ -570,6 +583,8 @@ civil_next(const nv_cron *c, int64_t w, int64_t *out)
 
 /* Enough for 401 years of twice-yearly transitions, with room to spare. */
 #define CRON_MAX_PERIODS 4096
+#define CRON_DAY_MS 86400000LL
+#define CRON_SEARCH_MS (401LL * 146097 / 400 * CRON_DAY_MS) /* 401 years */
 
 static int
 cron_next_zone(const nv_cron *c, const char *tz, int64_t t, int64_t *next)
@@ -577,10 +592,15 @@ cron_next_zone(const nv_cron *c, const char *tz, int64_t t, int64_t *next)
 	/* civil_next memo: no match in [known_lo, known), known matches */
 	int64_t known_lo = INT64_MAX, known = 0;
 	bool fixed = (c->flags & NV_CRON_FIXED) != 0;
+	/* Zone rules repeat yearly once they settle and the calendar repeats
+	 * every 400 years: 401 years without a fire time means never. */
+	int64_t limit = t + CRON_SEARCH_MS;
 	nv_tz_period p;
 	int rc;
 
-	for (int i = 0; i < CRON_MAX_PERIODS && t <= NV_CRON_MAX_MS; i++) {
+	if (limit > NV_CRON_MAX_MS)
+		limit = NV_CRON_MAX_MS;
+	for (int i = 0; i < CRON_MAX_PERIODS && t <= limit; i++) {
 		int64_t w, cand, u;
 		if ((rc = nv__tz_period(tz, t, &p)) != 0)
 			return rc;
@@ -616,6 +636,14 @@ cron_next_zone(const nv_cron *c, const char *tz, int64_t t, int64_t *next)
 			return u <= NV_CRON_MAX_MS ? 0 : NV_ENOENT;
 		}
 		t = p.end_ms;
+		/* Jump over the periods in between when nothing there can fire:
+		 * walls below known_lo would need instants before
+		 * known_lo + 1 day, walls from `known` on (and gaps holding
+		 * them) instants after known - 1 day, as no UTC offset is
+		 * beyond +-16 h. */
+		if (t >= known_lo * 1000 + CRON_DAY_MS &&
+		    known * 1000 - CRON_DAY_MS > t)
+			t = known * 1000 - CRON_DAY_MS;
 	}
 	return NV_ENOENT;
 }

@@ -385,8 +385,7 @@ nv__job_finished(nv_engine *e, nv_job *j)
 	x->finished_ms = nv__epoch_ms();
 	/* The caller stored the final status (seq_cst); this fence and load
 	 * pair with the waiter's seq_cst increment of `waiters` (Dekker). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&x->waiters, __ATOMIC_RELAXED) != 0)
+	if (nv__dekker_load(&x->waiters) != 0)
 		syscall(SYS_futex, &j->status, FUTEX_WAKE_PRIVATE, INT_MAX,
 			NULL, NULL, 0);
 	cds_wfcq_enqueue(&e->fin_head, &e->fin_tail, &x->fifo);

@@ -79,13 +79,32 @@ nv__ec_wait_us(nv_ec *ec, uint32_t key, int64_t timeout_us)
 	__atomic_fetch_sub(&ec->waiters, 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * Loads `*p` so that every store the caller made before is ordered before
+ * it against a seq_cst RMW of *p in another thread (the Dekker half of the
+ * notifier). Normal builds: a seq_cst fence, then a plain load of a line
+ * that stays shared. ThreadSanitizer builds (it does not model fences): a
+ * seq_cst RMW of *p itself, equally correct in the C11 model (RMWs of one
+ * variable are totally ordered and the RMW releases the caller's stores to
+ * the waiter's acquiring RMW), but it writes the shared line.
+ */
+static inline uint32_t
+nv__dekker_load(uint32_t *p)
+{
+#ifdef NUVOM_TSAN
+	return __atomic_fetch_add(p, 0, __ATOMIC_SEQ_CST);
+#else
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+#endif
+}
+
 /* Wakes up to n sleepers (INT_MAX: all) if there are any. */
 static inline void
 nv__ec_notify(nv_ec *ec, int n)
 {
 	/* Pairs with the seq_cst increment in nv__ec_prepare (see top). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&ec->waiters, __ATOMIC_RELAXED) == 0)
+	if (nv__dekker_load(&ec->waiters) == 0)
 		return;
 	__atomic_fetch_add(&ec->seq, 1, __ATOMIC_SEQ_CST);
 	syscall(SYS_futex, &ec->seq, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);

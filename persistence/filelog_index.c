@@ -34,10 +34,14 @@
 #include "base/alloc.h"
 #include "persistence/filelog_int.h"
 
+/* Fibonacci hashing: the top bits of id * 2^64/phi. Sequential ids (the
+ * common case) spread evenly, and no pattern of ids piles up in one run
+ * of slots (which would make linear probing quadratic). */
 static inline size_t
 map_hash(uint64_t id, size_t cap)
 {
-	return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
+	return (size_t)((id * 0x9E3779B97F4A7C15ull) >>
+			(64 - __builtin_ctzll((unsigned long long)cap)));
 }
 
 void

@@ -9,14 +9,16 @@
  * builtins so that ThreadSanitizer sees every ordering.
  *
  * Order. Taking a seq and pushing are two steps, so nodes can arrive out
- * of seq order (a producer preempted between them). The thread keeps the
- * nodes it has popped in a min-heap by seq and writes only the run that
- * continues the last written seq; a gap waits for its producer, whose
- * push wakes the thread. So the store sees seqs strictly increasing, and
- * "durable up to S" always means every seq <= S.
+ * of seq order (a producer preempted between them). The thread takes
+ * nodes in seq order: one that arrives early waits in a min-heap until
+ * the seqs before it have come (nodes in order, the common case, never
+ * touch the heap); a gap waits for its producer, whose push wakes the
+ * thread. So the store sees seqs strictly increasing, and "durable up to
+ * S" always means every seq <= S.
  *
- * Group commit. The thread pops everything available, writes runs of up to
- * max_batch records with one store write each, then syncs per policy:
+ * Group commit. The thread takes what is available, writes it in batches
+ * of up to max_batch records with one store write each, then syncs per
+ * policy:
  * ALWAYS after every write; BATCH when a flusher waits, when interval_ms
  * has passed since the last sync, or when stopping; OFF never (a written
  * record counts as durable: safe from a process crash, not a power cut).
@@ -236,35 +238,46 @@ node_free(struct pnode *n)
 	nv__free(n);
 }
 
-/* Moves every available node from the inbox to the heap. */
-static void
-drain_inbox(nv_persister *p)
+/* Takes the next node in seq order: from the heap when it holds it, else
+ * from the inbox (a node that arrives early goes to the heap). NULL when
+ * the next seq is not here yet. */
+static struct pnode *
+next_node(nv_persister *p)
 {
-	struct qnode *q;
-	while ((q = q_pop(p)) != NULL) {
-		struct pnode *n = (struct pnode *)q;
-		if (!heap_push(p, n)) {
-			/* Cannot order it: the store would get a gap. */
+	for (;;) {
+		struct pnode *x;
+		struct qnode *q;
+		if (p->heap_len > 0 && p->heap[0]->rec.seq <= p->written + 1)
+			return heap_pop(p);
+		q = q_pop(p);
+		if (q == NULL)
+			return NULL;
+		x = (struct pnode *)q;
+		if (x->rec.seq <= p->written + 1)
+			return x; /* the common case: in order, no heap */
+		if (!heap_push(p, x)) {
+			/* Cannot hold it back: the store would get a gap. */
 			fail(p, NV_ENOMEM, "reorder buffer");
-			node_free(n);
+			node_free(x);
 		}
 	}
 }
 
-/* Writes the runs of consecutive seqs available. Returns true when
- * something was written. */
+/* Writes one batch of up to max_batch consecutive records (more only when
+ * a batch was all cancelled nodes). One batch per call, so that under a
+ * steady stream the main loop still syncs on time and serves flushers.
+ * Returns true when something was written. */
 static bool
 write_runs(nv_persister *p)
 {
 	bool wrote = false;
 
-	while (p->heap_len > 0 && p->heap[0]->rec.seq <= p->written + 1) {
+	while (!wrote) {
 		size_t n = 0;
+		struct pnode *x;
 		int rc;
 
-		while (n < p->conf.max_batch && p->heap_len > 0 &&
-		       p->heap[0]->rec.seq <= p->written + 1) {
-			struct pnode *x = heap_pop(p);
+		while (n < p->conf.max_batch && (x = next_node(p)) != NULL) {
 			if (x->rec.seq <= p->written) { /* cannot happen */
 				node_free(x);
 				continue;
@@ -279,17 +292,18 @@ write_runs(nv_persister *p)
 			p->bnodes[n++] = x;
 		}
 		if (n == 0)
-			continue;
+			break;
 		rc = __atomic_load_n(&p->error, __ATOMIC_RELAXED)
-			 ? 0
+			 ? NV_EIO /* failed meanwhile: discard */
 			 : p->store->ops->write(p->store, p->batch, n);
 		if (rc != 0)
 			fail(p, rc, "write");
 		for (size_t i = 0; i < n; i++)
 			node_free(p->bnodes[i]);
-		if (rc == 0)
-			wrote = true;
-		if (rc == 0 && p->conf.fsync == NV_FSYNC_ALWAYS) {
+		if (rc != 0)
+			continue;
+		wrote = true;
+		if (p->conf.fsync == NV_FSYNC_ALWAYS) {
 			rc = p->store->ops->sync(p->store);
 			if (rc != 0)
 				fail(p, rc, "sync");
@@ -368,7 +382,6 @@ persister_main(void *arg)
 		if (stopping && stop_at == 0) /* seq_cst: see the essay */
 			stop_at =
 			    __atomic_load_n(&p->next_seq, __ATOMIC_SEQ_CST);
-		drain_inbox(p);
 		if (write_runs(p)) {
 			unsynced = p->conf.fsync == NV_FSYNC_BATCH;
 			unmaintained = true;

@@ -8,16 +8,15 @@
  *
  * Meaning of the fields per type (unused fields are 0 / NULL):
  *
- *   type            id        attempt        time_ms          task  data aux
- *   JOB_ENQUEUED    job id    attempts done  created (epoch)  name  args -
- *   JOB_STARTED     job id    this attempt   started          -     - -
- *   JOB_SUCCEEDED   job id    this attempt   finished         -     result
- * bytes  - JOB_FAILED      job id    this attempt   finished         - error
- * text    -   (final failure) JOB_RETRY       job id    failed attempt due
- * (epoch)      -     error text    - SCHED_ADDED     sched id  - next fire name
- * args          encoded schedule SCHED_CANCELLED sched id  - cancelled        -
- * -             - SCHED_FIRED     sched id  -              fire time        -
- * -             -
+ *   type            id        attempt        time_ms          task  data          aux
+ *   JOB_ENQUEUED    job id    attempts done  created (epoch)  name  args          -
+ *   JOB_STARTED     job id    this attempt   started          -     -             -
+ *   JOB_SUCCEEDED   job id    this attempt   finished         -     result bytes  -
+ *   JOB_FAILED      job id    this attempt   finished         -     error text    -   (final failure)
+ *   JOB_RETRY       job id    failed attempt due (epoch)      -     error text    -
+ *   SCHED_ADDED     sched id  -              next fire        name  args          encoded schedule
+ *   SCHED_CANCELLED sched id  -              cancelled        -     -             -
+ *   SCHED_FIRED     sched id  -              fire time        -     -             -
  *
  * `seq` is assigned by the persister (strictly increasing per store).
  */

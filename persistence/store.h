@@ -26,23 +26,23 @@ typedef struct nv_store nv_store;
 #define NV_STORE_OPS_VERSION 1
 
 typedef struct nv_store_conf {
-	const char *path;      /* file store: directory; sqlite: db file */
-	nv_fsync_policy fsync; /* what sync() does */
-	size_t segment_bytes;  /* file store: rotate at this size (64 MiB) */
-	size_t compact_bytes;  /* file store: compact when dead bytes exceed */
+	const char *path;       /* file store: directory; sqlite: db file */
+	nv_fsync_policy fsync;  /* what sync() does */
+	size_t segment_bytes;   /* file store: rotate at this size (64 MiB) */
+	size_t compact_bytes;   /* file store: compact when dead bytes exceed */
 	const struct nv_io_ops *io; /* file store I/O layer; NULL = real */
-	uint64_t retain_finished;   /* finished jobs the fold keeps (oldest
-				       dropped first); 0 = keep all */
+	uint64_t retain_finished; /* finished jobs the fold keeps (oldest
+				     dropped first); 0 = keep all */
 } nv_store_conf;
 
 typedef struct nv_store_stats {
 	uint64_t records, bytes, syncs, batches;
 	uint64_t truncated_bytes; /* cut from a torn tail at open */
-	uint64_t quarantined;	  /* segments moved aside as .corrupt */
+	uint64_t quarantined;     /* segments moved aside as .corrupt */
 	uint64_t compactions;
-	int failed;	   /* 0 or the NV_E* code of the failure */
-	uint64_t last_seq; /* highest seq written or recovered; the
-			      persister continues after it */
+	int failed;               /* 0 or the NV_E* code of the failure */
+	uint64_t last_seq;        /* highest seq written or recovered; the
+				     persister continues after it */
 } nv_store_stats;
 
 typedef struct nv_store_ops {

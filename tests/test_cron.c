@@ -399,6 +399,15 @@ test_cron_next_range_limits(void **state)
 	assert_int_equal(
 	    nv_cron_next("0 0 29 2 *", "Asia/Kolkata", 253402214400000, &n),
 	    NV_ENOENT);
+	/* 02:xx on the second Sunday of March: in New York a wall-clock job
+	 * still fired in 1970 (DST began in April), but never since 2007,
+	 * when that Sunday became the spring-forward day (Python finds none
+	 * within 41 years). */
+	assert_int_equal(next_of("*/5 2 8-14 3 */7", "America/New_York", 0),
+			 5727600000);
+	assert_int_equal(nv_cron_next("*/5 2 8-14 3 */7", "America/New_York",
+				      1167609600000, &n),
+			 NV_ENOENT);
 	/* a hand-built expression that never fires: bounded, ENOENT */
 	nv_cron c = parse_ok("0 0 1 1 *");
 	c.dom = 1u << 31;
