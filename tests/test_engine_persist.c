@@ -1,235 +1,31 @@
 /* ctest: labels=unit;concurrency timeout=300 */
 /*
  * tests/test_engine_persist.c - the engine with a persistent backend
- * ("file" and "sqlite"), through the public API only.
+ * ("file" and "sqlite") across restarts, through the public API only.
+ * (Error paths - flush codes, stores that cannot be opened, a full disk -
+ * are in test_engine_persist_errors.c; helpers in engine_persist.h.)
  *
- * Every behavioural case runs once per store kind (cmocka prestate). A
- * "session" is one nv_engine_open .. nv_engine_close on the same data
- * directory; the tasks count their runs per job id in a global table that
- * is reset between sessions, so "ran exactly once more" is a count, and
- * every count is read after nv_engine_stop (which drains: nothing can run
- * later).
+ * Every case runs once per store kind (cmocka prestate). A "session" is
+ * one nv_engine_open .. nv_engine_close on the same data directory; the
+ * tasks count their runs per job id in a global table that is reset
+ * between sessions, so "ran exactly once more" is a count, and every count
+ * is read after nv_engine_stop (which drains: nothing can run later).
  *
  * A real crash (the process dies with work queued and running) is made by
  * re-executing this binary as a child (--child ...): it dispatches behind
  * a blocked worker, flushes, prints the ids and _exits without closing.
- *
- * The runtime disk failure needs a full disk: a 256 KiB tmpfs mounted on
- * the data directory (we run as root in CI); where mount is refused the
- * case is skipped with a message.
  */
 #include "testutil.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define MAXID 65536
-
-static struct {
-	uint32_t count[MAXID];	 /* runs per job id in this session */
-	uint32_t attempt[MAXID]; /* attempt of the last run */
-	int64_t run_ms[MAXID];	 /* epoch ms of the last run */
-	uint64_t total;		 /* runs in this session */
-	uint32_t ticks[8];	 /* schedule runs per tag */
-	int gate;		 /* block_task waits while 0 */
-	int blocked;		 /* block_task is waiting */
-	int bad_id;		 /* a job id over MAXID was seen */
-	int64_t fail_ms;	 /* flaky_task: epoch ms of attempt 1 */
-} g;
-
-static int64_t
-epoch_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
-}
-
-static void
-session_reset(void)
-{
-	memset(&g, 0, sizeof(g));
-}
-
-static nv_job_id
-note_run(nv_ctx *c)
-{
-	nv_job_id id = nv_ctx_job_id(c);
-	if (id >= MAXID) {
-		__atomic_store_n(&g.bad_id, 1, __ATOMIC_RELAXED);
-		return 0;
-	}
-	__atomic_store_n(&g.attempt[id], nv_ctx_attempt(c), __ATOMIC_RELAXED);
-	__atomic_store_n(&g.run_ms[id], epoch_ms(), __ATOMIC_RELAXED);
-	__atomic_add_fetch(&g.count[id], 1, __ATOMIC_RELAXED);
-	/* Release: the counts above are visible to whoever sees total. */
-	__atomic_add_fetch(&g.total, 1, __ATOMIC_RELEASE);
-	return id;
-}
-
-static int
-count_task(nv_ctx *c, const void *args, size_t len)
-{
-	note_run(c);
-	return nv_ctx_set_result(c, args, len);
-}
-
-static int
-fail_task(nv_ctx *c, const void *args, size_t len)
-{
-	(void)args;
-	(void)len;
-	nv_ctx_set_error(c, "boom %llu", (unsigned long long)note_run(c));
-	return 1;
-}
-
-static int
-flaky_task(nv_ctx *c, const void *args, size_t len)
-{
-	(void)args;
-	(void)len;
-	if (nv_ctx_attempt(c) == 1)
-		__atomic_store_n(&g.fail_ms, epoch_ms(), __ATOMIC_RELAXED);
-	note_run(c);
-	if (nv_ctx_attempt(c) == 1) {
-		nv_ctx_set_error(c, "first attempt fails");
-		return 1;
-	}
-	return 0;
-}
-
-static int
-block_task(nv_ctx *c, const void *args, size_t len)
-{
-	(void)args;
-	(void)len;
-	note_run(c);
-	__atomic_store_n(&g.blocked, 1, __ATOMIC_RELEASE);
-	while (!__atomic_load_n(&g.gate, __ATOMIC_ACQUIRE))
-		sleep_ms(1);
-	return 0;
-}
-
-static int
-tick_task(nv_ctx *c, const void *args, size_t len)
-{
-	(void)c;
-	if (len == 1)
-		__atomic_add_fetch(&g.ticks[*(const uint8_t *)args & 7], 1,
-				   __ATOMIC_RELEASE);
-	return 0;
-}
-
-static nv_engine *
-open_kind(const char *kind, const char *dir, unsigned workers, size_t cap)
-{
-	nv_engine *e = NULL;
-	nv_config cfg;
-	nv_task_opts flaky = {.retries = 1, .retry_delay_ms = 1500};
-
-	nv_config_init(&cfg);
-	cfg.queue_backend = kind;
-	cfg.result_backend = kind;
-	cfg.data_dir = dir;
-	cfg.workers = workers;
-	cfg.queue_capacity = cap;
-	cfg.log_level = NV_LOG_ERROR;
-	assert_int_equal(nv_engine_open(&e, &cfg), 0);
-	assert_int_equal(nv_task_register(e, "count", count_task, NULL, 0), 0);
-	assert_int_equal(nv_task_register(e, "fail", fail_task, NULL, 0), 0);
-	assert_int_equal(nv_task_register(e, "flaky", flaky_task, &flaky, 0),
-			 0);
-	assert_int_equal(nv_task_register(e, "block", block_task, NULL, 0), 0);
-	assert_int_equal(nv_task_register(e, "tick", tick_task, NULL, 0), 0);
-	return e;
-}
-
-static bool
-total_reached(void *arg)
-{
-	return __atomic_load_n(&g.total, __ATOMIC_ACQUIRE) >= *(uint64_t *)arg;
-}
-
-static void
-wait_total(uint64_t n)
-{
-	if (!nv_test_wait_until(total_reached, &n, 20000))
-		fail_msg("only %llu of %llu runs happened",
-			 (unsigned long long)g.total, (unsigned long long)n);
-}
-
-static bool
-is_blocked(void *arg)
-{
-	(void)arg;
-	return __atomic_load_n(&g.blocked, __ATOMIC_ACQUIRE) != 0;
-}
-
-static void
-dispatch_n(nv_engine *e, const char *task, nv_job_id *ids, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		uint64_t v = i * 7919;
-		assert_int_equal(nv_delay(e, task, &v, sizeof(v), &ids[i]), 0);
-		assert_true(ids[i] > 0 && ids[i] < MAXID);
-	}
-}
-
-/* Every id in ids ran exactly `times` times this session. */
-static void
-assert_counts(const nv_job_id *ids, size_t n, uint32_t times)
-{
-	assert_int_equal(g.bad_id, 0);
-	for (size_t i = 0; i < n; i++)
-		if (g.count[ids[i]] != times)
-			fail_msg("job %llu ran %u times in this session, "
-				 "expected %u",
-				 (unsigned long long)ids[i], g.count[ids[i]],
-				 times);
-}
-
-struct fix {
-	const char *kind;
-	char dir[256];
-};
-
-static int
-setup(void **state)
-{
-	struct fix *f = calloc(1, sizeof(*f));
-	assert_non_null(f);
-	f->kind = *state;
-	nv_test_tmpdir(f->dir, sizeof(f->dir), "engpersist");
-	session_reset();
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fix *f = *state;
-	nv_test_rmrf(f->dir);
-	free(f);
-	return 0;
-}
+#include "engine_persist.h"
 
 /* ---------------------------------------------------------------- cases */
 
@@ -686,201 +482,7 @@ test_engine_persist_requeue_after_crash(void **state)
 	free(ids);
 }
 
-/* ---------------------------------------------------------------- codes */
-
-static void
-test_engine_persist_flush_codes(void **state)
-{
-	struct fix *f = *state;
-	nv_engine *e;
-	nv_config cfg;
-
-	assert_int_equal(nv_flush(NULL, 0), NV_EINVAL);
-	nv_config_init(&cfg);
-	cfg.workers = 1;
-	cfg.data_dir = f->dir;
-	assert_int_equal(nv_engine_open(&e, &cfg), 0); /* memory */
-	assert_int_equal(nv_flush(e, 0), 0);
-	assert_int_equal(nv_engine_start(e), 0);
-	assert_int_equal(nv_flush(e, -1), 0);
-	nv_engine_close(e);
-
-	e = open_kind(f->kind, f->dir, 1, 1024);
-	assert_int_equal(nv_flush(e, 0), NV_ESTOPPED);
-	assert_int_equal(nv_flush(e, -1), NV_ESTOPPED);
-	assert_int_equal(nv_engine_start(e), 0);
-	assert_int_equal(nv_flush(e, -1), 0);
-	nv_engine_close(e);
-}
-
-/* Runs nv_engine_open with stderr captured; returns its code and leaves
- * what it logged in log. */
-static int
-open_logged(const nv_config *cfg, char *log, size_t cap)
-{
-	char path[] = "/tmp/nvtest-log-XXXXXX";
-	int fd = mkstemp(path), saved, rc;
-	nv_engine *e = NULL;
-	ssize_t got;
-
-	assert_true(fd >= 0);
-	fflush(stderr);
-	saved = dup(2);
-	dup2(fd, 2);
-	rc = nv_engine_open(&e, cfg);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	got = pread(fd, log, cap - 1, 0);
-	log[got > 0 ? got : 0] = '\0';
-	close(fd);
-	unlink(path);
-	if (rc == 0)
-		nv_engine_close(e);
-	assert_true(rc == 0 || e == NULL);
-	return rc;
-}
-
-static void
-expect_open_fails(const nv_config *cfg, const char *needle)
-{
-	char log[4096];
-	int rc = open_logged(cfg, log, sizeof(log));
-	if (rc >= 0)
-		fail_msg("open succeeded; expected an error naming %s", needle);
-	if (strstr(log, needle) == NULL)
-		fail_msg("open failed (%s) but its message does not name "
-			 "'%s': %s",
-			 nv_strerror(rc), needle, log);
-}
-
-static void
-test_engine_persist_open_errors(void **state)
-{
-	struct fix *f = *state;
-	char file[320], sub[320];
-	nv_config cfg;
-	int fd;
-
-	nv_config_init(&cfg);
-	cfg.workers = 1;
-	cfg.log_level = NV_LOG_ERROR;
-	/* data_dir is a regular file. */
-	snprintf(file, sizeof(file), "%s/plain", f->dir);
-	fd = open(file, O_CREAT | O_WRONLY, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "x", 1), 1);
-	close(fd);
-	cfg.queue_backend = cfg.result_backend = f->kind;
-	cfg.data_dir = file;
-	expect_open_fails(&cfg, file);
-
-	if (strcmp(f->kind, "sqlite") == 0) {
-		/* The database path is a directory. */
-		snprintf(sub, sizeof(sub), "%s/dbdir", f->dir);
-		assert_int_equal(mkdir(sub, 0755), 0);
-		cfg.data_dir = f->dir;
-		cfg.sqlite_queue_path = sub;
-		expect_open_fails(&cfg, sub);
-		/* A file that is not an SQLite database. */
-		snprintf(sub, sizeof(sub), "%s/garbage.db", f->dir);
-		fd = open(sub, O_CREAT | O_WRONLY, 0644);
-		assert_true(fd >= 0);
-		for (int i = 0; i < 64; i++)
-			assert_int_equal(
-			    write(fd, "not a database, garbage!", 24), 24);
-		close(fd);
-		cfg.sqlite_queue_path = sub;
-		expect_open_fails(&cfg, sub);
-		cfg.sqlite_queue_path = NULL;
-	}
-
-	/* Two different persistent kinds; an unknown name. */
-	char log[4096];
-	cfg.data_dir = f->dir;
-	cfg.queue_backend = "file";
-	cfg.result_backend = "sqlite";
-	assert_int_equal(open_logged(&cfg, log, sizeof(log)), NV_EINVAL);
-	cfg.queue_backend = "sqlite";
-	cfg.result_backend = "file";
-	assert_int_equal(open_logged(&cfg, log, sizeof(log)), NV_EINVAL);
-	cfg.queue_backend = "postgres";
-	cfg.result_backend = "memory";
-	assert_int_equal(open_logged(&cfg, log, sizeof(log)), NV_EINVAL);
-	assert_non_null(strstr(log, "postgres"));
-	cfg.queue_backend = "memory";
-	cfg.result_backend = "";
-	assert_int_equal(open_logged(&cfg, log, sizeof(log)), NV_EINVAL);
-	/* Nothing was created for the refused configurations. */
-	struct stat sb;
-	snprintf(sub, sizeof(sub), "%s/queue.db", f->dir);
-	assert_int_equal(stat(sub, &sb), -1);
-	snprintf(sub, sizeof(sub), "%s/log", f->dir);
-	assert_int_equal(stat(sub, &sb), -1);
-}
-
-/* ---------------------------------------------------------------- disk */
-
-/* The store's disk fills up at runtime (256 KiB tmpfs): nv_flush and new
- * dispatches fail with NV_EIO, jobs already queued still run. */
-static void
-test_engine_persist_disk_full(void **state)
-{
-	struct fix *f = *state;
-	char mnt[320];
-	static uint8_t big[4096];
-	nv_job_id ids[2048];
-	size_t ok = 0;
-	int rc = 0;
-	nv_engine *e;
-	nv_stats st;
-
-	snprintf(mnt, sizeof(mnt), "%s/small", f->dir);
-	assert_int_equal(mkdir(mnt, 0755), 0);
-	if (mount("tmpfs", mnt, "tmpfs", 0, "size=256k") != 0) {
-		print_message("disk-full case skipped: cannot mount a tmpfs "
-			      "(%s); it needs root\n",
-			      strerror(errno));
-		skip();
-	}
-	memset(big, 0xab, sizeof(big));
-	e = open_kind(f->kind, mnt, 1, 4096);
-	assert_int_equal(nv_engine_start(e), 0);
-	assert_int_equal(nv_delay(e, "block", NULL, 0, &ids[ok++]), 0);
-	assert_true(nv_test_wait_until(is_blocked, NULL, 10000));
-	/* Fill the disk: 4 KiB per job, far more than 256 KiB in all. */
-	while (ok < 2048) {
-		rc = nv_delay(e, "count", big, sizeof(big), &ids[ok]);
-		if (rc != 0)
-			break;
-		ok++;
-		if (ok % 8 == 0 && (rc = nv_flush(e, 10000)) != 0)
-			break;
-	}
-	assert_int_equal(rc, NV_EIO);
-	assert_true(ok > 1 && ok < 2048);
-	assert_int_equal(nv_flush(e, 10000), NV_EIO);
-	assert_int_equal(nv_flush(e, 0), NV_EIO);
-	assert_int_equal(nv_delay(e, "count", big, 8, NULL), NV_EIO);
-	assert_int_equal(nv_engine_stats(e, &st), 0);
-	assert_int_equal(st.store_error, NV_EIO);
-	/* Jobs already in memory still run. */
-	__atomic_store_n(&g.gate, 1, __ATOMIC_RELEASE);
-	wait_total(ok);
-	nv_engine_stop(e, 5000);
-	assert_counts(ids, ok, 1);
-	nv_engine_close(e);
-	if (umount(mnt) != 0)
-		print_error("umount %s: %s\n", mnt, strerror(errno));
-}
-
 /* ---------------------------------------------------------------- main */
-
-#define BOTH(fn)                                                               \
-	cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown,          \
-						 (void *)"file"),              \
-	    cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown,      \
-						     (void *)"sqlite")
 
 int
 main(int argc, char **argv)
@@ -894,8 +496,6 @@ main(int argc, char **argv)
 		return 2;
 	self_path[n] = '\0';
 	const struct CMUnitTest tests[] = {
-	    BOTH(test_engine_persist_flush_codes),
-	    BOTH(test_engine_persist_open_errors),
 	    BOTH(test_engine_persist_unstarted_jobs_run_once),
 	    BOTH(test_engine_persist_prestart_jobs_kept),
 	    BOTH(test_engine_persist_results_survive),
@@ -903,7 +503,6 @@ main(int argc, char **argv)
 	    BOTH(test_engine_persist_retry_state_kept),
 	    BOTH(test_engine_persist_schedules_survive),
 	    BOTH(test_engine_persist_requeue_after_crash),
-	    BOTH(test_engine_persist_disk_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
