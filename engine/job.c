@@ -358,6 +358,13 @@ nv__jobs_fini(nv_engine *e)
 		nv__jobs_pool_fini(e);
 		return;
 	}
+	/* Empty the FIFO first: its nodes live in the job records, which the
+	 * loop below hands to call_rcu (they may be freed as soon as it
+	 * leaves its read-side section). */
+	FIFO_LOCK();
+	while (__cds_wfcq_dequeue_blocking(&e->fin_head, &e->fin_tail) != NULL)
+		;
+	FIFO_UNLOCK();
 	/* Closing: no reader is left. Drop the table's reference of every
 	 * job; records are freed after a grace period. */
 	nv__rcu_thread_online();
@@ -368,11 +375,6 @@ nv__jobs_fini(nv_engine *e)
 			jobx_put(x);
 	}
 	urcu_memb_read_unlock();
-	/* Empty the FIFO (its nodes belong to jobs freed above). */
-	FIFO_LOCK();
-	while (__cds_wfcq_dequeue_blocking(&e->fin_head, &e->fin_tail) != NULL)
-		;
-	FIFO_UNLOCK();
 	urcu_memb_barrier(); /* run the pending frees */
 	TSAN_ACQUIRE(rcu_frees); /* see free_rcu */
 	cds_lfht_destroy(e->jobs, NULL);
