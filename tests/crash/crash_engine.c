@@ -28,8 +28,13 @@
  * start, stop with a long grace, close) until a clean one (stop returned
  * 0) recovers nothing; then the parent reads the run log and checks:
  *   - every run carries an announced token (nothing never dispatched);
- *   - a token and a job id always go together (no id handed out twice,
- *     across all restarts);
+ *   - a token and a job id always go together: never two tokens for
+ *     one id within a process, nor two durable ones (flushed, or found
+ *     in the store, which the parent replays after every kill) across
+ *     restarts. One exception is counted, not failed: a job that ran but
+ *     was killed before its ENQUEUED reached the store leaves no trace
+ *     in it, and since ids continue after the largest stored id, its id
+ *     can be handed out again (rare: the queue is usually deep);
  *   - every flushed job has a successful run (lost = 0);
  *   - no job succeeds twice in one process, nor runs again after a
  *     success in a clean session, nor after a success whose SUCCEEDED
@@ -257,6 +262,7 @@ child_drain(const char *kind, const char *dir, unsigned round)
 struct jrec {
 	uint32_t round; /* token of the id (0 when unknown: seq1 == 0) */
 	uint64_t seq1;	/* token seq + 1 */
+	bool durable;	/* the binding was flushed or seen in the store */
 	bool flushed;
 	uint32_t succ;	    /* successful runs */
 	uint32_t last_succ; /* run round of the last success + 1 */
@@ -273,6 +279,8 @@ struct model {
 	uint64_t flushed, runs, never_dispatched, token_mismatch;
 	uint64_t twice_in_process, after_clean, lost, dup_jobs, dup_runs;
 	uint64_t torn_lines, after_durable, durable_marked;
+	uint64_t reused_ids; /* id of a job never durable, handed out again */
+	uint64_t stored_jobs;
 };
 
 static struct jrec *
@@ -290,17 +298,44 @@ jrec_of(struct model *m, uint64_t id)
 	return &m->job[id];
 }
 
-/* The token (round, seq) belongs to job id; false on a contradiction. */
-static bool
-bind_token(struct model *m, uint64_t id, uint32_t round, uint64_t seq)
+/* The token (round, seq) belongs to job id. Returns 1 when consistent,
+ * 0 on a contradiction (two tokens of one process, or two durable ones,
+ * share the id), -1 when the id was handed out again after a kill lost
+ * the first job before anything of it was durable (its ENQUEUED never
+ * reached the store: ids continue after the largest stored one, so such
+ * an id can come back; counted, not a failure). */
+static int
+bind_token(struct model *m, uint64_t id, uint32_t round, uint64_t seq,
+	   bool durable)
 {
 	struct jrec *j = jrec_of(m, id);
-	if (j->seq1 == 0) {
+	if (j->seq1 == 0 || (j->round == round && j->seq1 == seq + 1)) {
 		j->round = round;
 		j->seq1 = seq + 1;
-		return true;
+		j->durable |= durable;
+		return 1;
 	}
-	return j->round == round && j->seq1 == seq + 1;
+	if (j->round != round && !(durable && j->durable)) {
+		if (m->reused_ids++ < 5)
+			print_message(
+			    "note: job id %llu of never-durable token "
+			    "(%u, %llu) reused for (%u, %llu)\n",
+			    (unsigned long long)id, durable ? j->round : round,
+			    (unsigned long long)(durable ? j->seq1 - 1 : seq),
+			    durable ? round : j->round,
+			    (unsigned long long)(durable ? seq : j->seq1 - 1));
+		if (durable) { /* the durable owner keeps the id */
+			j->round = round;
+			j->seq1 = seq + 1;
+			j->durable = true;
+		}
+		return -1;
+	}
+	print_error("job id %llu carries token (%u, %llu) and (%u, %llu)\n",
+		    (unsigned long long)id, j->round,
+		    (unsigned long long)(j->seq1 - 1), round,
+		    (unsigned long long)seq);
+	return 0;
 }
 
 static void
@@ -323,7 +358,7 @@ absorb(struct model *m, const struct ent *e)
 	}
 	assert_int_equal(e->type, 'F');
 	m->flushed++;
-	if (!bind_token(m, e->id, e->round, e->seq))
+	if (bind_token(m, e->id, e->round, e->seq, true) == 0)
 		m->token_mismatch++;
 	jrec_of(m, e->id)->flushed = true;
 }
@@ -417,7 +452,10 @@ check_runs(struct model *m, const char *dir, unsigned kills)
 		m->runs++;
 		if (round >= m->nround || seq >= m->intent[round])
 			m->never_dispatched++;
-		if (!bind_token(m, id, round, seq))
+		int b = bind_token(m, id, round, seq, false);
+		if (b < 0)
+			continue; /* a lost job's run under a reused id */
+		if (b == 0)
 			m->token_mismatch++;
 		struct jrec *j = jrec_of(m, id);
 		if (j->clean_done)
@@ -452,24 +490,37 @@ check_runs(struct model *m, const char *dir, unsigned kills)
 	}
 }
 
-/* Opens the store the way the engine does and replays it. */
+/* Opens the store the way the engine does and replays it: every stored
+ * job carries an announced token, bound durably to its id. */
 static int
-count_rec(const nv_rec *r, void *arg)
+stored_rec(const nv_rec *r, void *arg)
 {
-	(void)r;
-	(*(uint64_t *)arg)++;
+	struct model *m = arg;
+	struct jargs a;
+	if (r->type != NV_REC_JOB_ENQUEUED)
+		return 0;
+	m->stored_jobs++;
+	if (r->data_len != sizeof(a)) {
+		m->never_dispatched++;
+		return 0;
+	}
+	memcpy(&a, r->data, sizeof(a));
+	if (a.magic != MAGIC || a.round >= m->nround ||
+	    a.seq >= m->intent[a.round])
+		m->never_dispatched++;
+	else if (bind_token(m, r->id, a.round, a.seq, true) == 0)
+		m->token_mismatch++;
 	return 0;
 }
 
 static void
-reopen_store(const char *kind, const char *dir, unsigned round)
+reopen_store(const char *kind, const char *dir, unsigned round, struct model *m)
 {
 	nv_store_conf conf = {.fsync = policy_of(round)};
 	const nv_store_ops *ops = nv__store_find(kind);
 	char path[300];
 	nv_store *s;
 	nv_store_stats st;
-	uint64_t n = 0;
 	struct stat sb;
 
 	snprintf(path, sizeof(path),
@@ -485,7 +536,8 @@ reopen_store(const char *kind, const char *dir, unsigned round)
 	if (st.quarantined != 0)
 		fail_msg("round %u: a kill left corruption (%llu quarantined)",
 			 round, (unsigned long long)st.quarantined);
-	assert_int_equal(s->ops->replay(s, count_rec, &n), 0);
+	m->stored_jobs = 0;
+	assert_int_equal(s->ops->replay(s, stored_rec, m), 0);
 	s->ops->close(s);
 }
 
@@ -561,7 +613,7 @@ crash_loop(const char *kind)
 				 "code %d): open, dispatch or flush failed",
 				 round,
 				 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-		reopen_store(kind, dir, round);
+		reopen_store(kind, dir, round, &m);
 	}
 	pid = fork();
 	assert_true(pid >= 0);
@@ -573,25 +625,26 @@ crash_loop(const char *kind)
 	if (!WIFEXITED(status) ||
 	    (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 41))
 		fail_msg("drain child failed (status %d)", status);
-	reopen_store(kind, dir, kills);
+	reopen_store(kind, dir, kills, &m);
 	check_runs(&m, dir, kills);
-	print_message("crash_engine %s: kills %u, jobs flushed %llu, runs "
-		      "%llu, lost %llu, duplicates %llu jobs (%llu extra "
-		      "runs), never dispatched %llu, token/id mismatches "
-		      "%llu, twice in one process %llu, run after a clean "
-		      "success %llu, rerun after a flushed success %llu "
-		      "(of %llu known durable), torn lines %llu\n",
-		      kind, kills, (unsigned long long)m.flushed,
-		      (unsigned long long)m.runs, (unsigned long long)m.lost,
-		      (unsigned long long)m.dup_jobs,
-		      (unsigned long long)m.dup_runs,
-		      (unsigned long long)m.never_dispatched,
-		      (unsigned long long)m.token_mismatch,
-		      (unsigned long long)m.twice_in_process,
-		      (unsigned long long)m.after_clean,
-		      (unsigned long long)m.after_durable,
-		      (unsigned long long)m.durable_marked,
-		      (unsigned long long)m.torn_lines);
+	print_message(
+	    "crash_engine %s: kills %u, jobs flushed %llu, runs "
+	    "%llu, lost %llu, duplicates %llu jobs (%llu extra "
+	    "runs), never dispatched %llu, token/id mismatches "
+	    "%llu, twice in one process %llu, run after a clean "
+	    "success %llu, rerun after a flushed success %llu "
+	    "(of %llu known durable), torn lines %llu, ids of "
+	    "never-durable jobs handed out again %llu\n",
+	    kind, kills, (unsigned long long)m.flushed,
+	    (unsigned long long)m.runs, (unsigned long long)m.lost,
+	    (unsigned long long)m.dup_jobs, (unsigned long long)m.dup_runs,
+	    (unsigned long long)m.never_dispatched,
+	    (unsigned long long)m.token_mismatch,
+	    (unsigned long long)m.twice_in_process,
+	    (unsigned long long)m.after_clean,
+	    (unsigned long long)m.after_durable,
+	    (unsigned long long)m.durable_marked,
+	    (unsigned long long)m.torn_lines, (unsigned long long)m.reused_ids);
 	if (WEXITSTATUS(status) == 41)
 		print_error("the drain did not converge: jobs keep coming back "
 			    "after %d sessions\n",
