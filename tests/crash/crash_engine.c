@@ -403,8 +403,9 @@ marker(struct model *m, struct marks *k, const char *line)
 			jrec_of(m, k->pending[i])->durable_done = true;
 			m->durable_marked++;
 		}
-		memmove(k->pending, k->pending + k->at_b,
-			(k->n - k->at_b) * sizeof(*k->pending));
+		if (k->n > k->at_b)
+			memmove(k->pending, k->pending + k->at_b,
+				(k->n - k->at_b) * sizeof(*k->pending));
 		k->n -= k->at_b;
 		k->at_b = 0;
 	} else {
