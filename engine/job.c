@@ -73,6 +73,24 @@ nv__rcu_thread_online(void)
 	rcu_online = true;
 }
 
+/* ThreadSanitizer builds only. TSan cannot see liburcu's inline-asm
+ * atomics nor its call_rcu/barrier hand-offs, and would take each of them
+ * for a race. So in TSan builds the finished-jobs FIFO runs under a mutex
+ * and the call_rcu orderings are restated with release increments and
+ * acquire loads of counters (see free_rcu). Release builds: no cost. */
+#ifdef NUVOM_TSAN
+static pthread_mutex_t fifo_tsan_mu = PTHREAD_MUTEX_INITIALIZER;
+#define FIFO_LOCK() pthread_mutex_lock(&fifo_tsan_mu)
+#define FIFO_UNLOCK() pthread_mutex_unlock(&fifo_tsan_mu)
+#define TSAN_RELEASE(c) __atomic_fetch_add(&(c), 1, __ATOMIC_RELEASE)
+#define TSAN_ACQUIRE(c) ((void)__atomic_load_n(&(c), __ATOMIC_ACQUIRE))
+#else
+#define FIFO_LOCK() ((void)0)
+#define FIFO_UNLOCK() ((void)0)
+#define TSAN_RELEASE(c) ((void)0)
+#define TSAN_ACQUIRE(c) ((void)0)
+#endif
+
 /* ---------------------------------------------------------------- ids */
 
 static uint64_t engine_gen; /* atomic: distinguishes engines in the cache */
@@ -248,11 +266,24 @@ nv__job_release(nv_job *j)
 	nv__job_free(j);
 }
 
+/* TSan builds: the orderings call_rcu gives, restated with two counters
+ * (RMWs form a release sequence, so an acquire load synchronizes with
+ * every earlier increment):
+ *  - rcu_posts: incremented before call_rcu, loaded by the callback: the
+ *    record's last writes happen before its free;
+ *  - rcu_frees: incremented after the free, loaded after
+ *    urcu_memb_barrier() in nv__jobs_fini: the callbacks' reads of
+ *    j->task happen before the tasks are freed at close. */
+static uint64_t rcu_posts __attribute__((unused));
+static uint64_t rcu_frees __attribute__((unused));
+
 static void
 free_rcu(struct rcu_head *head)
 {
 	nv_jobx *x = caa_container_of(head, nv_jobx, rcu);
+	TSAN_ACQUIRE(rcu_posts);
 	nv__job_release(&x->core);
+	TSAN_RELEASE(rcu_frees);
 }
 
 static void
@@ -260,8 +291,10 @@ jobx_put(nv_jobx *x)
 {
 	/* Last reference (table and waiters gone): free after a grace
 	 * period, since readers may still hold the pointer. */
-	if (__atomic_sub_fetch(&x->refs, 1, __ATOMIC_ACQ_REL) == 0)
+	if (__atomic_sub_fetch(&x->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		TSAN_RELEASE(rcu_posts);
 		urcu_memb_call_rcu(&x->rcu, free_rcu);
+	}
 }
 
 /* ---------------------------------------------------------------- table */
@@ -331,10 +364,13 @@ nv__jobs_fini(nv_engine *e)
 		nv__jobs_pool_fini(e);
 		return;
 	}
-	/* Empty the finished FIFO first: its nodes live in the records that
-	 * the loop below frees. */
+	/* Empty the FIFO first: its nodes live in the job records, which the
+	 * loop below hands to call_rcu (they may be freed as soon as it
+	 * leaves its read-side section). */
+	FIFO_LOCK();
 	while (__cds_wfcq_dequeue_blocking(&e->fin_head, &e->fin_tail) != NULL)
 		;
+	FIFO_UNLOCK();
 	/* Closing: no reader is left. Drop the table's reference of every
 	 * job; records are freed after a grace period. */
 	nv__rcu_thread_online();
@@ -346,6 +382,7 @@ nv__jobs_fini(nv_engine *e)
 	}
 	urcu_memb_read_unlock();
 	urcu_memb_barrier(); /* run the pending frees */
+	TSAN_ACQUIRE(rcu_frees); /* see free_rcu */
 	cds_lfht_destroy(e->jobs, NULL);
 	e->jobs = NULL;
 	cds_wfcq_destroy(&e->fin_head, &e->fin_tail);
@@ -367,8 +404,10 @@ nv__jobs_evict(nv_engine *e)
 {
 	uint64_t keep = e->cfg.result_retention;
 	while (__atomic_load_n(&e->nfinished, __ATOMIC_RELAXED) > keep) {
+		FIFO_LOCK();
 		struct cds_wfcq_node *n =
 			cds_wfcq_dequeue_blocking(&e->fin_head, &e->fin_tail);
+		FIFO_UNLOCK();
 		if (n == NULL)
 			break;
 		nv_jobx *x = caa_container_of(n, nv_jobx, fifo);
@@ -395,7 +434,9 @@ nv__job_finished(nv_engine *e, nv_job *j)
 	if (nv__dekker_load(&x->waiters) != 0)
 		syscall(SYS_futex, &j->status, FUTEX_WAKE_PRIVATE, INT_MAX,
 			NULL, NULL, 0);
+	FIFO_LOCK();
 	cds_wfcq_enqueue(&e->fin_head, &e->fin_tail, &x->fifo);
+	FIFO_UNLOCK();
 	if (__atomic_add_fetch(&e->nfinished, 1, __ATOMIC_RELAXED) >
 	    e->cfg.result_retention)
 		nv__jobs_evict(e);

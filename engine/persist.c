@@ -19,8 +19,17 @@ submit(nv_engine *e, nv_rec *r)
 {
 	int rc = nv__persister_submit(e->persister, r, NULL);
 	if (rc != 0) {
-		static int warned; /* atomic: log once per process */
-		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		/* atomic: log once per process and kind */
+		static int warned[2];
+		bool stopped = rc == NV_ESTOPPED;
+		if (__atomic_exchange_n(&warned[stopped], 1, __ATOMIC_RELAXED))
+			return rc;
+		if (stopped)
+			nv__warn("persister: an event of job %llu came after "
+				 "the persister stopped and was not stored "
+				 "(the job is recovered at the next start)",
+				 (unsigned long long)r->id);
+		else
 			nv__err("persister: job event not stored (%s); the "
 				"store is in a failed state",
 				nv_strerror(rc));
@@ -49,7 +58,9 @@ nv__persist_enqueued(nv_engine *e, nv_job *j)
 	r.task_len = (uint32_t)j->task->name_len;
 	r.data = j->args;
 	r.data_len = j->args_len;
-	return submit(e, &r) ? NV_EIO : 0;
+	int rc = submit(e, &r);
+	/* A stop racing the dispatch is NV_ESTOPPED, not a store error. */
+	return rc == 0 || rc == NV_ESTOPPED || rc == NV_ENOMEM ? rc : NV_EIO;
 }
 
 void

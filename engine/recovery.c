@@ -266,9 +266,16 @@ nv__recover(nv_engine *e, nv_store *store, bool requeue, bool results)
 			mj = f.max_job;
 		if (ms < f.max_sched)
 			ms = f.max_sched;
-		/* Only ever raise: the boot epoch (store.c) may be higher. */
-		if (mj + 1 > e->next_id)
-			e->next_id = mj + 1;
+		/* Only ever raise next_id: jobs dispatched before start
+		 * (their records still in the persister's inbox, not in the
+		 * store) already took ids above the stored maximum. Relaxed
+		 * CAS: ids only need to be unique (see nv__id_alloc). */
+		uint64_t cur = __atomic_load_n(&e->next_id, __ATOMIC_RELAXED);
+		while (cur < mj + 1 &&
+		       !__atomic_compare_exchange_n(&e->next_id, &cur, mj + 1,
+						    false, __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED))
+			;
 		nv__schedules_set_next_id(e, ms + 1);
 	}
 	struct rjob **order = rc == 0 && f.n ? nv__malloc(f.n * sizeof(*order))

@@ -64,15 +64,9 @@ void
 nv__registry_fini(nv_engine *e)
 {
 	struct nv_task *t = e->all_tasks;
-	while (t != NULL) {
-		struct nv_task *next = t->all_next;
-		free_defs(t->def);
-		nv__free(t);
-		t = next;
-	}
-	e->all_tasks = NULL;
 	if (e->tasks != NULL) {
-		/* Every reader is gone (engine closing): destroy directly. */
+		/* Every reader is gone (engine closing): destroy directly,
+		 * before the tasks whose nodes the table links are freed. */
 		struct cds_lfht_iter it;
 		struct cds_lfht_node *n;
 		cds_lfht_for_each(e->tasks, &it, n)
@@ -80,6 +74,13 @@ nv__registry_fini(nv_engine *e)
 		cds_lfht_destroy(e->tasks, NULL);
 		e->tasks = NULL;
 	}
+	while (t != NULL) {
+		struct nv_task *next = t->all_next;
+		free_defs(t->def);
+		nv__free(t);
+		t = next;
+	}
+	e->all_tasks = NULL;
 	pthread_mutex_destroy(&e->reg_mu);
 }
 

@@ -27,6 +27,40 @@
 
 static __thread bool on_sched_thread;
 
+/* ThreadSanitizer cannot see liburcu's inline-asm atomics, so it would
+ * take every hand-off through the inbox for a race. In TSan builds the
+ * inbox operations run under one mutex, which TSan understands; release
+ * builds stay lock-free. */
+#ifdef NUVOM_TSAN
+static pthread_mutex_t inbox_tsan_mu = PTHREAD_MUTEX_INITIALIZER;
+#define INBOX_LOCK() pthread_mutex_lock(&inbox_tsan_mu)
+#define INBOX_UNLOCK() pthread_mutex_unlock(&inbox_tsan_mu)
+#else
+#define INBOX_LOCK() ((void)0)
+#define INBOX_UNLOCK() ((void)0)
+#endif
+
+static struct cds_wfcq_node *
+inbox_pop(struct nv_sched_state *s)
+{
+	struct cds_wfcq_node *n;
+	INBOX_LOCK();
+	/* Single consumer: the non-locking dequeue is allowed. */
+	n = __cds_wfcq_dequeue_blocking(&s->head, &s->tail);
+	INBOX_UNLOCK();
+	return n;
+}
+
+static bool
+inbox_empty(struct nv_sched_state *s)
+{
+	bool empty;
+	INBOX_LOCK();
+	empty = cds_wfcq_empty(&s->head, &s->tail);
+	INBOX_UNLOCK();
+	return empty;
+}
+
 uint64_t
 nv__sched_now(nv_engine *e)
 {
@@ -39,7 +73,9 @@ post(nv_engine *e, struct nv_msg *m)
 {
 	struct nv_sched_state *s = e->sched;
 	cds_wfcq_node_init(&m->node);
+	INBOX_LOCK();
 	cds_wfcq_enqueue(&s->head, &s->tail, &m->node);
+	INBOX_UNLOCK();
 	nv__ec_notify(&s->ec, 1);
 }
 
@@ -168,8 +204,7 @@ drain_inbox(nv_engine *e)
 	struct nv_sched_state *s = e->sched;
 	struct cds_wfcq_node *n;
 	bool any = false;
-	/* Single consumer: the non-locking dequeue is allowed. */
-	while ((n = __cds_wfcq_dequeue_blocking(&s->head, &s->tail)) != NULL) {
+	while ((n = inbox_pop(s)) != NULL) {
 		handle(e, caa_container_of(n, struct nv_msg, node));
 		any = true;
 	}
@@ -199,7 +234,7 @@ sched_main(void *arg)
 		drain_inbox(e);
 		nv_wheel_advance(s->wheel, nv__mono_ms());
 		uint32_t key = nv__ec_prepare(&s->ec);
-		if (!cds_wfcq_empty(&s->head, &s->tail) ||
+		if (!inbox_empty(s) ||
 		    __atomic_load_n(&s->poke, __ATOMIC_ACQUIRE) ||
 		    __atomic_load_n(&s->quit, __ATOMIC_ACQUIRE)) {
 			nv__ec_cancel(&s->ec);
@@ -299,7 +334,7 @@ nv__sched_free(nv_engine *e)
 	nv__free(s->left);
 	/* Messages never handled (engine never started). */
 	struct cds_wfcq_node *n;
-	while ((n = __cds_wfcq_dequeue_blocking(&s->head, &s->tail)) != NULL) {
+	while ((n = inbox_pop(s)) != NULL) {
 		struct nv_msg *m = caa_container_of(n, struct nv_msg, node);
 		if (m->kind == NV_MSG_RETRY) {
 			if (!(m->job->flags & NV_JOB_TRACKED))
