@@ -26,6 +26,7 @@ typedef struct nvb_ctx {
 	FILE *json;    /* JSON lines, or NULL */
 	int gate_fail; /* gate checks failed so far */
 	int gate_run;  /* gate checks run */
+	int target_run, target_miss; /* targets: reported, never fatal */
 } nvb_ctx;
 
 typedef void (*nvb_suite_fn)(nvb_ctx *ctx);
@@ -44,6 +45,11 @@ void nvb_report(nvb_ctx *ctx, const char *suite, const char *bcase,
 
 /* A gate check: passes when value >= min. Printed either way. */
 void nvb_gate(nvb_ctx *ctx, const char *what, double value, double min);
+
+/* A target: an aim of an open issue that this machine does not reach
+ * reliably yet. Reported like a gate (and in the JSON) but a miss does
+ * not fail --gate. bench/README.md lists which checks are targets. */
+void nvb_target(nvb_ctx *ctx, const char *what, double value, double min);
 
 /* A gate check that passes when value <= max. */
 void nvb_gate_max(nvb_ctx *ctx, const char *what, double value, double max);

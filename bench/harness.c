@@ -138,6 +138,23 @@ nvb_gate_max(nvb_ctx *ctx, const char *what, double value, double max)
 	gate(ctx, what, value, max, value <= max, "<=");
 }
 
+void
+nvb_target(nvb_ctx *ctx, const char *what, double value, double min)
+{
+	bool ok = value >= min;
+	ctx->target_run++;
+	if (!ok)
+		ctx->target_miss++;
+	printf("  TARGET %-50s %8.2f >= %-6.2f %s\n", what, value, min,
+	       ok ? "ok" : "MISSED (not gating)");
+	fflush(stdout);
+	if (ctx->json)
+		fprintf(ctx->json,
+			"{\"target\":\"%s\",\"value\":%.6g,\"bound\":%.6g,"
+			"\"ok\":%s}\n",
+			what, value, min, ok ? "true" : "false");
+}
+
 static void
 usage(FILE *f)
 {
@@ -223,6 +240,8 @@ main(int argc, char **argv)
 	}
 	if (ctx.json)
 		fclose(ctx.json);
-	printf("\ngate: %d checks, %d failed\n", ctx.gate_run, ctx.gate_fail);
+	printf("\ngate: %d checks, %d failed; targets: %d, %d missed (see "
+	       "bench/README.md)\n",
+	       ctx.gate_run, ctx.gate_fail, ctx.target_run, ctx.target_miss);
 	return do_gate && ctx.gate_fail > 0 ? 1 : 0;
 }
