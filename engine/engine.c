@@ -66,6 +66,15 @@ nv_engine_open(nv_engine **out, const nv_config *cfg)
 	    cfg->timeout_policy > NV_TIMEOUT_IGNORE || cfg->max_args == 0 ||
 	    cfg->max_args > UINT32_MAX || cfg->result_retention == 0)
 		return NV_EINVAL;
+	/* The same limits as the NUVOM_* loader (config.c): a struct filled
+	 * by hand must not get past what the environment cannot (a worker
+	 * count of a million would try to start a million threads). */
+	if (cfg->workers > 1024 ||
+	    (cfg->max_extra_workers != NV__CONFIG_AUTO &&
+	     cfg->max_extra_workers > 1024) ||
+	    cfg->fsync > NV_FSYNC_OFF || cfg->misfire > NV_MISFIRE_SKIP ||
+	    cfg->log_level > NV_LOG_DEBUG)
+		return NV_EINVAL;
 	e = nv__aligned_alloc(NV_CL, sizeof(*e));
 	if (e == NULL)
 		return NV_ENOMEM;
