@@ -128,6 +128,8 @@ struct nv_ctx {
 	nv_job *job;
 	struct nv_taskdef *def;
 	uint64_t seq; /* slot word of this execution, without state */
+	unsigned attempt; /* this execution's attempt: after a timeout the
+			     job's own counter moves on under a stuck fn */
 	void *result;
 	size_t result_len;
 	char *error;

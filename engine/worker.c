@@ -83,7 +83,7 @@ nv_ctx_set_error(nv_ctx *c, const char *fmt, ...)
 			 c->job->task->name, (unsigned long long)c->job->id,
 			 buf);
 		nv__emit(c->engine, NV_EV_HOOK_FAILED, c->job->id,
-			 c->job->task, c->job->attempt, 0, buf);
+			 c->job->task, c->attempt, 0, buf);
 		return 0;
 	}
 	nv__free(c->error);
@@ -113,7 +113,10 @@ nv_ctx_job_id(const nv_ctx *c)
 unsigned
 nv_ctx_attempt(const nv_ctx *c)
 {
-	return c ? c->job->attempt : 0;
+	/* Not c->job->attempt: a timed-out function still running reads
+	 * this while a retry of its job increments that (a data race, and
+	 * the wrong number). */
+	return c ? c->attempt : 0;
 }
 
 const char *
@@ -318,6 +321,7 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 	c.job = j;
 	c.def = def;
 	c.seq = seq;
+	c.attempt = j->attempt;
 	run_hook(&c, def->opts.before_job);
 	rc = def->fn(&c, j->args, j->args_len);
 
