@@ -335,6 +335,13 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 		 * the late result and let go of the record. */
 		nv__free(c.result);
 		nv__free(c.error);
+		/* Back to IDLE: a slot left at TIMEDOUT reads as busy, and a
+		 * worker that stays in the pool (no replacement was started
+		 * for it) would make every later stop wait out its grace
+		 * period and return NV_ETIMEDOUT. Only the scheduler CASes
+		 * the word, and only from RUNNING. */
+		__atomic_store_n(&w->word, word_of(seq, NV_SLOT_IDLE),
+				 __ATOMIC_RELEASE);
 		if (__atomic_fetch_sub(&j->hold, 2, __ATOMIC_ACQ_REL) == 3)
 			nv__job_free(j);
 		w->stuck = false;
