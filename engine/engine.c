@@ -94,6 +94,9 @@ nv_engine_open(nv_engine **out, const nv_config *cfg)
 		e->workers[i].index = i;
 		e->workers[i].engine = e;
 		e->workers[i].armed_ms = UINT64_MAX;
+		e->workers[i].batch = nv__calloc(e->batch, sizeof(nv_job *));
+		if (e->workers[i].batch == NULL)
+			rc = NV_ENOMEM;
 	}
 	if (rc == 0)
 		rc = nv_ring_create(&e->ring, e->cfg.queue_capacity);
@@ -156,10 +159,14 @@ drained(nv_engine *e)
 {
 	if (nv_ring_size(e->ring) || nv_ring_size(e->prio))
 		return false;
+	/* Not worker_busy(): a worker between two jobs of its batch is
+	 * IDLE with jobs in hand. `holding` is 1 from before a worker's
+	 * pops until it parks empty-handed; it is stored (with a fence)
+	 * before the pop, so a ring read above that saw the pop sees it. */
 	for (unsigned i = 0; i < e->nslots; i++)
 		if (__atomic_load_n(&e->workers[i].state, __ATOMIC_ACQUIRE) ==
 			    1 &&
-		    worker_busy(&e->workers[i]))
+		    __atomic_load_n(&e->workers[i].holding, __ATOMIC_SEQ_CST))
 			return false;
 	return true;
 }
@@ -268,6 +275,8 @@ nv_engine_close(nv_engine *e)
 		nv__registry_fini(e);
 	nv_ring_destroy(e->ring);
 	nv_ring_destroy(e->prio);
+	for (unsigned i = 0; e->workers && i < e->nslots; i++)
+		nv__free(e->workers[i].batch);
 	nv__aligned_free(e->workers);
 	pthread_mutex_destroy(&e->life_mu);
 	nv__aligned_free(e);

@@ -106,6 +106,13 @@ struct nv_worker {
 	uint64_t word __attribute__((aligned(NV_CL))); /* atomic */
 	nv_job *job;          /* current job (valid while word is RUNNING) */
 	uint64_t deadline_ms; /* atomic: mono ms when the job times out */
+	/* The batch popped last, shared: the owner and idle workers each
+	 * claim an entry with an exchange, so jobs popped together with a
+	 * long or stuck one are not held by it (see worker.c). */
+	nv_job **batch;	  /* e->batch entries (atomic pointers) */
+	uint32_t batch_n; /* atomic: entries of the latest batch */
+	uint32_t holding; /* atomic: 1 unless parked with nothing in hand
+			     (stop's drained() test) */
 	/* Written by the scheduler. */
 	uint64_t armed_ms __attribute__((aligned(NV_CL))); /* atomic */
 	nv_timer watchdog;

@@ -6,6 +6,13 @@
  * rings are empty it spins briefly, then parks on the engine's not_empty
  * eventcount (~0% CPU when idle); dispatchers wake it after a push.
  *
+ * A popped batch is published in the worker's slot (w->batch) and every
+ * entry is claimed with an atomic exchange, by the owner going forward
+ * or by an idle worker (steal(), before it parks; publishing a batch of
+ * more than one wakes parked workers). So jobs popped together with a
+ * long or never-returning job still run on the other workers, and each
+ * job is claimed exactly once.
+ *
  * Timeouts without a message per job: before running a job the worker
  * writes the job and its deadline into its slot and publishes the slot
  * word (seq << 2 | RUNNING). The scheduler keeps one watchdog timer per
@@ -392,6 +399,56 @@ pop_batch(nv_engine *e, nv_job **buf)
 	return nv_ring_pop_bulk(e->ring, (void **)buf, want);
 }
 
+/* An idle worker takes one job that another worker popped but has not
+ * started (that owner may be inside a long or stuck job). Entries are
+ * scanned from the end: the owner claims from the front. */
+static nv_job *
+steal(nv_engine *e, struct nv_worker *self)
+{
+	for (unsigned k = 0; k < e->nslots; k++) {
+		struct nv_worker *v = &e->workers[k];
+		if (v == self)
+			continue;
+		/* A stale count only bounds the scan: entries past the
+		 * latest batch are NULL (all claimed). */
+		uint32_t n = __atomic_load_n(&v->batch_n, __ATOMIC_ACQUIRE);
+		for (uint32_t i = n; i-- > 0;) {
+			if (__atomic_load_n(&v->batch[i], __ATOMIC_RELAXED) ==
+			    NULL)
+				continue;
+			/* Acquire pairs with the owner's release store of
+			 * the entry: the job record is visible. */
+			nv_job *j = __atomic_exchange_n(&v->batch[i], NULL,
+							__ATOMIC_ACQ_REL);
+			if (j != NULL)
+				return j;
+		}
+	}
+	return NULL;
+}
+
+/* Exiting after a stuck run: hands an unstarted job back to the ring for
+ * the others (to the scheduler when the ring is full or stopping). */
+static void
+give_back(nv_engine *e, nv_job *j)
+{
+	size_t pushed = 0;
+	nv__ring_push_wait(e, e->ring, &j, 1, &pushed);
+	if (pushed == 0)
+		nv__sched_retry(e, j, nv__mono_ms() + 1);
+	else
+		nv__notify_workers(e, 1);
+}
+
+static void
+set_holding(struct nv_worker *w, uint32_t v)
+{
+	__atomic_store_n(&w->holding, v, __ATOMIC_SEQ_CST);
+	/* Orders the store before this worker's next ring pop (a relaxed
+	 * CAS): pairs with the acquire ring reads in drained(). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -410,6 +467,7 @@ worker_main(void *arg)
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	while (stay) {
+		nv_job *j = NULL;
 		size_t n = pop_batch(e, buf);
 		if (n == 0) {
 			if (__atomic_load_n(&e->quit, __ATOMIC_ACQUIRE))
@@ -421,14 +479,24 @@ worker_main(void *arg)
 				n = pop_batch(e, buf);
 			}
 			if (n == 0) {
-				nv__ec_notify(&e->done, INT_MAX);
 				uint32_t key = nv__ec_prepare(&e->not_empty);
 				n = pop_batch(e, buf);
-				if (n != 0 ||
+				if (n == 0)
+					j = steal(e, w);
+				if (n != 0 || j != NULL ||
 				    __atomic_load_n(&e->quit, __ATOMIC_ACQUIRE)) {
 					nv__ec_cancel(&e->not_empty);
 				} else {
+					/* Empty-handed: stop may count this
+					 * worker out while it sleeps. */
+					set_holding(w, 0);
+					nv__ec_notify(&e->done, INT_MAX);
 					nv__ec_wait(&e->not_empty, key, -1);
+					set_holding(w, 1);
+					continue;
+				}
+				if (j != NULL) {
+					stay = run_job(e, w, j, &seq);
 					continue;
 				}
 				if (n == 0)
@@ -437,24 +505,29 @@ worker_main(void *arg)
 		}
 		/* Room appeared: wake a producer blocked on a full ring. */
 		nv__ec_notify(&e->not_full, (int)n);
+		/* Publish the batch; parked workers may take part of it. */
+		for (size_t i = 0; i < n; i++)
+			/* Release: pairs with the exchange in steal(). */
+			__atomic_store_n(&w->batch[i], buf[i],
+					 __ATOMIC_RELEASE);
+		__atomic_store_n(&w->batch_n, (uint32_t)n, __ATOMIC_RELEASE);
+		if (n > 1)
+			nv__ec_notify(&e->not_empty, (int)(n - 1));
 		for (size_t i = 0; i < n; i++) {
-			if (!stay) {
-				/* Exiting after a stuck run: give the rest
-				 * back to the ring for the others. */
-				size_t pushed = 0;
-				nv__ring_push_wait(e, e->ring, buf + i, n - i,
-						   &pushed);
-				for (size_t k = i + pushed; k < n; k++)
-					nv__sched_retry(e, buf[k],
-							nv__mono_ms() + 1);
-				nv__notify_workers(e, n - i);
-				break;
-			}
-			stay = run_job(e, w, buf[i], &seq);
+			/* Claim entry i (NULL: an idle worker took it). */
+			j = __atomic_exchange_n(&w->batch[i], NULL,
+						__ATOMIC_ACQ_REL);
+			if (j == NULL)
+				continue;
+			if (stay)
+				stay = run_job(e, w, j, &seq);
+			else
+				give_back(e, j);
 		}
 	}
 	__atomic_store_n(&w->word, word_of(seq + 1, NV_SLOT_IDLE),
 			 __ATOMIC_RELEASE);
+	set_holding(w, 0);
 	__atomic_sub_fetch(&e->live, 1, __ATOMIC_ACQ_REL);
 	__atomic_store_n(&w->state, 2, __ATOMIC_RELEASE);
 	nv__ec_notify(&e->done, INT_MAX);
@@ -467,6 +540,9 @@ start_in_slot(nv_engine *e, struct nv_worker *w)
 	int rc;
 	w->engine = e;
 	w->stuck = false;
+	/* Holding until it first parks: its first pops come before any
+	 * set_holding of its own (see drained() in engine.c). */
+	__atomic_store_n(&w->holding, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&w->state, 1, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&e->live, 1, __ATOMIC_ACQ_REL);
 	rc = pthread_create(&w->thread, NULL, worker_main, w);
