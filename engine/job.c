@@ -224,6 +224,11 @@ nv__jobs_fini(nv_engine *e)
 	/* Closing: no reader is left. Drop the table's reference of every
 	 * job; records are freed after a grace period. */
 	nv__rcu_thread_online();
+	/* Empty the FIFO first: its nodes live in jobs that the call_rcu
+	 * thread may free as soon as the table walk below leaves its
+	 * read-side section (walking it afterwards read freed records). */
+	while (__cds_wfcq_dequeue_blocking(&e->fin_head, &e->fin_tail) != NULL)
+		;
 	urcu_memb_read_lock();
 	cds_lfht_for_each(e->jobs, &it, n) {
 		nv_jobx *x = caa_container_of(n, nv_jobx, node);
@@ -231,9 +236,6 @@ nv__jobs_fini(nv_engine *e)
 			jobx_put(x);
 	}
 	urcu_memb_read_unlock();
-	/* Empty the FIFO (its nodes belong to jobs freed above). */
-	while (__cds_wfcq_dequeue_blocking(&e->fin_head, &e->fin_tail) != NULL)
-		;
 	urcu_memb_barrier(); /* run the pending frees */
 	cds_lfht_destroy(e->jobs, NULL);
 	e->jobs = NULL;
