@@ -88,6 +88,7 @@ nv_engine_open(nv_engine **out, const nv_config *cfg)
 	e->enqueue_timeout_ms = e->cfg.enqueue_timeout_ms;
 	e->next_id = 1;
 	pthread_mutex_init(&e->life_mu, NULL);
+	pthread_mutex_init(&e->spawn_mu, NULL);
 	e->workers = nv__aligned_alloc(NV_CL, e->nslots * sizeof(*e->workers));
 	rc = e->workers ? 0 : NV_ENOMEM;
 	for (unsigned i = 0; rc == 0 && i < e->nslots; i++) {
@@ -213,7 +214,7 @@ nv_engine_stop(nv_engine *e, uint32_t grace_ms)
 			busy++; /* still in a task function: not joinable */
 			continue;
 		}
-		pthread_join(w->thread, NULL);
+		pthread_join(nv__worker_thread(e, w), NULL);
 		__atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
 	}
 	nv__sched_stop(e);
@@ -263,7 +264,7 @@ nv_engine_close(nv_engine *e)
 			return;
 		}
 		if (st == 2)
-			pthread_join(w->thread, NULL);
+			pthread_join(nv__worker_thread(e, w), NULL);
 	}
 	nv__rcu_thread_online();
 	drain_ring(e->ring);
@@ -279,6 +280,7 @@ nv_engine_close(nv_engine *e)
 		nv__free(e->workers[i].batch);
 	nv__aligned_free(e->workers);
 	pthread_mutex_destroy(&e->life_mu);
+	pthread_mutex_destroy(&e->spawn_mu);
 	nv__aligned_free(e);
 }
 

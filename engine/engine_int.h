@@ -213,6 +213,10 @@ struct nv_engine {
 	unsigned nobs;
 
 	pthread_mutex_t life_mu; /* start/stop/close */
+	/* start_in_slot holds it from publishing a slot's state = 1 until
+	 * pthread_create has written w->thread; joiners read w->thread
+	 * under it (nv__worker_thread), never a half-started slot's. */
+	pthread_mutex_t spawn_mu;
 };
 
 /* registry.c */
@@ -247,6 +251,7 @@ void nv__notify_workers(nv_engine *e, size_t n);
 /* worker.c */
 int nv__workers_start(nv_engine *e);
 int nv__worker_spawn(nv_engine *e); /* a replacement for a stuck one */
+pthread_t nv__worker_thread(nv_engine *e, struct nv_worker *w); /* to join */
 void nv__worker_timeout(nv_engine *e, struct nv_worker *w, uint64_t word);
 void nv__job_requeue(nv_engine *e, nv_job *j); /* scheduler: retry due */
 

@@ -543,15 +543,20 @@ start_in_slot(nv_engine *e, struct nv_worker *w)
 	/* Holding until it first parks: its first pops come before any
 	 * set_holding of its own (see drained() in engine.c). */
 	__atomic_store_n(&w->holding, 1, __ATOMIC_SEQ_CST);
+	/* The slot reads live (state 1) before pthread_create has written
+	 * w->thread: a stop or close racing with a replacement spawned by
+	 * the scheduler joined a thread id not yet written (id 0). The
+	 * mutex makes joiners wait for it (nv__worker_thread). */
+	pthread_mutex_lock(&e->spawn_mu);
 	__atomic_store_n(&w->state, 1, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&e->live, 1, __ATOMIC_ACQ_REL);
 	rc = pthread_create(&w->thread, NULL, worker_main, w);
 	if (rc != 0) {
 		__atomic_sub_fetch(&e->live, 1, __ATOMIC_ACQ_REL);
 		__atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
-		return NV_ENOMEM;
 	}
-	return 0;
+	pthread_mutex_unlock(&e->spawn_mu);
+	return rc != 0 ? NV_ENOMEM : 0;
 }
 
 int
@@ -565,6 +570,16 @@ nv__workers_start(nv_engine *e)
 	return 0;
 }
 
+pthread_t
+nv__worker_thread(nv_engine *e, struct nv_worker *w)
+{
+	pthread_t t;
+	pthread_mutex_lock(&e->spawn_mu);
+	t = w->thread;
+	pthread_mutex_unlock(&e->spawn_mu);
+	return t;
+}
+
 int
 nv__worker_spawn(nv_engine *e)
 {
@@ -572,7 +587,7 @@ nv__worker_spawn(nv_engine *e)
 		struct nv_worker *w = &e->workers[i];
 		int st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
 		if (st == 2) {
-			pthread_join(w->thread, NULL);
+			pthread_join(nv__worker_thread(e, w), NULL);
 			__atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
 			st = 0;
 		}
