@@ -300,7 +300,12 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 	nv_ctx c;
 	int rc;
 
-	j->attempt++;
+	/* Read what the rest of the execution needs from the job now: once
+	 * the word below says RUNNING, the scheduler may time this
+	 * execution out and hand the job to a retry on another worker,
+	 * which writes attempt and enq_ns. */
+	unsigned attempt = ++j->attempt;
+	uint64_t wait_ns = now_ns - j->enq_ns;
 	__atomic_store_n(&j->status, NV_RUNNING, __ATOMIC_RELEASE);
 	if (j->flags & NV_JOB_TRACKED)
 		nv__jobx(j)->started_ms = nv__epoch_ms();
@@ -319,8 +324,8 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 	if (e->persister != NULL)
 		nv__persist_started(e, j);
 	if (e->has_observers)
-		nv__emit(e, NV_EV_STARTED, j->id, j->task, j->attempt,
-			 now_ns - j->enq_ns, NULL);
+		nv__emit(e, NV_EV_STARTED, j->id, j->task, attempt, wait_ns,
+			 NULL);
 
 	memset(&c, 0, sizeof(c));
 	c.engine = e;
@@ -328,7 +333,7 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 	c.job = j;
 	c.def = def;
 	c.seq = seq;
-	c.attempt = j->attempt;
+	c.attempt = attempt;
 	run_hook(&c, def->opts.before_job);
 	rc = def->fn(&c, j->args, j->args_len);
 
