@@ -1,6 +1,6 @@
 /*
- * tests/enginetest.h - helpers shared by the engine tests (test_engine.c,
- * test_engine_retry.c, test_engine_stress.c).
+ * tests/enginetest.h - helpers shared by the engine tests (test_engine*.c,
+ * test_registry.c).
  *
  * Header-only (static functions), included once by each test executable
  * after testutil.h. It provides:
@@ -11,7 +11,8 @@
  *    know when they are;
  *  - condition waits on counters and on nv_engine_stats, built on
  *    nv_test_wait_until with generous deadlines (no sleep-and-hope);
- *  - stderr capture, to check that something was logged.
+ *  - result/error checks, and stderr capture (to check that something
+ *    was logged).
  *
  * Task functions get no user pointer, so test state lives in globals of
  * each test file; every test resets what it uses before starting.
@@ -234,6 +235,44 @@ et_wait_job(nv_engine *e, nv_job_id id)
 			 (unsigned long long)id, nv_strerror(rc),
 			 nv_status_name(st));
 	return st;
+}
+
+/* ---------------------------------------------------------------- results */
+
+/* The job's result is want (wlen bytes), or NV_ENORESULT when want is
+ * NULL. */
+static inline void
+expect_result(nv_engine *e, nv_job_id id, const char *want, size_t wlen)
+{
+	void *res = (void *)1;
+	size_t len = 77;
+	int rc = nv_job_result(e, id, &res, &len);
+	if (want == NULL) {
+		assert_int_equal(rc, NV_ENORESULT);
+		assert_null(res);
+		assert_int_equal(len, 0);
+		return;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(res, want, wlen);
+	nv_free(res);
+}
+
+/* The job's error text is want, or NV_ENORESULT when want is NULL. */
+static inline void
+expect_error(nv_engine *e, nv_job_id id, const char *want)
+{
+	char *msg = (char *)1;
+	int rc = nv_job_error(e, id, &msg);
+	if (want == NULL) {
+		assert_int_equal(rc, NV_ENORESULT);
+		assert_null(msg);
+		return;
+	}
+	assert_int_equal(rc, 0);
+	assert_string_equal(msg, want);
+	nv_free(msg);
 }
 
 /* ---------------------------------------------------------------- stderr */

@@ -222,7 +222,7 @@ test_registry_same_name_race(void **state)
  * dispatch through names and handles all the while. Every dispatch that
  * succeeded runs exactly once (with one of the two definitions), handles
  * never change, and every registered name is there at the end. */
-enum { NREG = 2, NDISP = 2, NAMES = 150, SWAPS = 400 };
+enum { NREG = 2, NDISP = 2, NAMES = 500, SWAPS = 1000 };
 
 static struct {
 	nv_engine *e;
