@@ -149,10 +149,13 @@ nv_engine_start(nv_engine *e)
 }
 
 static bool
-worker_busy(struct nv_worker *w)
+workers_live(nv_engine *e)
 {
-	return (__atomic_load_n(&w->word, __ATOMIC_ACQUIRE) & 3) !=
-	       NV_SLOT_IDLE;
+	for (unsigned i = 0; i < e->nslots; i++)
+		if (__atomic_load_n(&e->workers[i].state, __ATOMIC_ACQUIRE) ==
+		    1)
+			return true;
+	return false;
 }
 
 static bool
@@ -160,7 +163,7 @@ drained(nv_engine *e)
 {
 	if (nv_ring_size(e->ring) || nv_ring_size(e->prio))
 		return false;
-	/* Not worker_busy(): a worker between two jobs of its batch is
+	/* Not the slot word: a worker between two jobs of its batch is
 	 * IDLE with jobs in hand. `holding` is 1 from before a worker's
 	 * pops until it parks empty-handed; it is stored (with a fence)
 	 * before the pop, so a ring read above that saw the pop sees it. */
@@ -203,19 +206,42 @@ nv_engine_stop(nv_engine *e, uint32_t grace_ms)
 		nv__ec_wait(&e->done, key,
 			    (int64_t)(end - now < 10 ? end - now : 10));
 	}
+	bool complete = !started || drained(e);
 	__atomic_store_n(&e->quit, 1, __ATOMIC_SEQ_CST);
 	nv__ec_notify(&e->not_empty, INT_MAX);
+	/* Workers leave as soon as their hands are empty: after quit they
+	 * take no new job and hand back the rest of their batch. Wait for
+	 * that briefly (longer when drained: then nobody is inside a job
+	 * and only wake-up latency counts), then join the workers that
+	 * left. Never join a live one: a worker between two jobs used to be
+	 * joined and then ran into a job that did not return, and stop
+	 * never returned. */
+	uint64_t jend = nv__mono_ms() + (complete ? 2000 : 100);
+	while (started && workers_live(e)) {
+		uint64_t now = nv__mono_ms();
+		if (now >= jend)
+			break;
+		uint32_t key = nv__ec_prepare(&e->done);
+		if (!workers_live(e)) {
+			nv__ec_cancel(&e->done);
+			break;
+		}
+		nv__ec_wait(&e->done, key,
+			    (int64_t)(jend - now < 10 ? jend - now : 10));
+	}
 	for (unsigned i = 0; i < e->nslots; i++) {
 		struct nv_worker *w = &e->workers[i];
+		/* Under spawn_mu: the scheduler may be joining or reusing a
+		 * slot for a replacement (nv__worker_spawn). */
+		pthread_mutex_lock(&e->spawn_mu);
 		int st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
-		if (st == 0)
-			continue;
-		if (st == 1 && worker_busy(w)) {
+		if (st == 2) {
+			pthread_join(w->thread, NULL);
+			__atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
+		} else if (st == 1) {
 			busy++; /* still in a task function: not joinable */
-			continue;
 		}
-		pthread_join(nv__worker_thread(e, w), NULL);
-		__atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&e->spawn_mu);
 	}
 	nv__sched_stop(e);
 	rc = nv__store_stop(e); /* flush and stop the persister */
@@ -225,6 +251,12 @@ nv_engine_stop(nv_engine *e, uint32_t grace_ms)
 		nv__warn("stop: %u job(s) still running after the %u ms grace "
 			 "period; their results will be discarded",
 			 busy, grace_ms);
+		return NV_ETIMEDOUT;
+	}
+	if (!complete) {
+		nv__warn("stop: jobs still queued after the %u ms grace period "
+			 "were abandoned",
+			 grace_ms);
 		return NV_ETIMEDOUT;
 	}
 	return rc;

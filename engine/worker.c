@@ -432,8 +432,9 @@ steal(nv_engine *e, struct nv_worker *self)
 	return NULL;
 }
 
-/* Exiting after a stuck run: hands an unstarted job back to the ring for
- * the others (to the scheduler when the ring is full or stopping). */
+/* Exiting (after a stuck run, or stopping): hands an unstarted job back
+ * to the ring for the others (to the scheduler when the ring is full or
+ * the engine stopping; leftovers are freed at close). */
 static void
 give_back(nv_engine *e, nv_job *j)
 {
@@ -473,6 +474,11 @@ worker_main(void *arg)
 	}
 	while (stay) {
 		nv_job *j = NULL;
+		/* Stopping: no new job (stop has waited out its grace period
+		 * or everything is done; what is still queued is
+		 * abandoned). */
+		if (__atomic_load_n(&e->quit, __ATOMIC_ACQUIRE))
+			break;
 		size_t n = pop_batch(e, buf);
 		if (n == 0) {
 			if (__atomic_load_n(&e->quit, __ATOMIC_ACQUIRE))
@@ -524,7 +530,10 @@ worker_main(void *arg)
 						__ATOMIC_ACQ_REL);
 			if (j == NULL)
 				continue;
-			if (stay)
+			/* Stopping: hand the rest of the batch back rather
+			 * than keep stop waiting for it. */
+			if (stay &&
+			    !__atomic_load_n(&e->quit, __ATOMIC_ACQUIRE))
 				stay = run_job(e, w, j, &seq);
 			else
 				give_back(e, j);
@@ -539,6 +548,7 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* Called with e->spawn_mu held. */
 static int
 start_in_slot(nv_engine *e, struct nv_worker *w)
 {
@@ -549,30 +559,28 @@ start_in_slot(nv_engine *e, struct nv_worker *w)
 	 * set_holding of its own (see drained() in engine.c). */
 	__atomic_store_n(&w->holding, 1, __ATOMIC_SEQ_CST);
 	/* The slot reads live (state 1) before pthread_create has written
-	 * w->thread: a stop or close racing with a replacement spawned by
-	 * the scheduler joined a thread id not yet written (id 0). The
-	 * mutex makes joiners wait for it (nv__worker_thread). */
-	pthread_mutex_lock(&e->spawn_mu);
+	 * w->thread: spawn_mu keeps joiners off until it has
+	 * (nv__worker_thread). */
 	__atomic_store_n(&w->state, 1, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&e->live, 1, __ATOMIC_ACQ_REL);
 	rc = pthread_create(&w->thread, NULL, worker_main, w);
 	if (rc != 0) {
 		__atomic_sub_fetch(&e->live, 1, __ATOMIC_ACQ_REL);
 		__atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
+		return NV_ENOMEM;
 	}
-	pthread_mutex_unlock(&e->spawn_mu);
-	return rc != 0 ? NV_ENOMEM : 0;
+	return 0;
 }
 
 int
 nv__workers_start(nv_engine *e)
 {
-	for (unsigned i = 0; i < e->nworkers; i++) {
-		int rc = start_in_slot(e, &e->workers[i]);
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
+	int rc = 0;
+	pthread_mutex_lock(&e->spawn_mu);
+	for (unsigned i = 0; rc == 0 && i < e->nworkers; i++)
+		rc = start_in_slot(e, &e->workers[i]);
+	pthread_mutex_unlock(&e->spawn_mu);
+	return rc;
 }
 
 pthread_t
@@ -588,23 +596,36 @@ nv__worker_thread(nv_engine *e, struct nv_worker *w)
 int
 nv__worker_spawn(nv_engine *e)
 {
+	int rc = NV_EBUSY;
+	/* The whole scan under spawn_mu: nv_engine_stop joins exited
+	 * workers under it too, so a slot is never joined twice (a second
+	 * pthread_join of a thread is undefined; it hung). No replacement
+	 * once stopping: stop may already have passed that slot. */
+	pthread_mutex_lock(&e->spawn_mu);
+	if (__atomic_load_n(&e->quit, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_unlock(&e->spawn_mu);
+		return NV_ESTOPPED;
+	}
 	for (unsigned i = 0; i < e->nslots; i++) {
 		struct nv_worker *w = &e->workers[i];
 		int st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
 		if (st == 2) {
-			pthread_join(nv__worker_thread(e, w), NULL);
+			pthread_join(w->thread, NULL);
 			__atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
 			st = 0;
 		}
 		if (st == 0) {
 			nv__info("starting a replacement worker (slot %u)", i);
-			return start_in_slot(e, w);
+			rc = start_in_slot(e, w);
+			break;
 		}
 	}
-	nv__warn("all %u worker slots busy: no replacement for a stuck "
-		 "worker (raise max_extra_workers)",
-		 e->nslots);
-	return NV_EBUSY;
+	pthread_mutex_unlock(&e->spawn_mu);
+	if (rc == NV_EBUSY)
+		nv__warn("all %u worker slots busy: no replacement for a "
+			 "stuck worker (raise max_extra_workers)",
+			 e->nslots);
+	return rc;
 }
 
 void
