@@ -469,6 +469,108 @@ test_stress_stop_with_running_job(void **state)
 	nv_engine_close(e); /* ASan: no leak */
 }
 
+/* Stop runs on its own thread so that a stop that never returns fails the
+ * test instead of hanging it. */
+static struct {
+	nv_engine *e;
+	uint32_t grace;
+	int rc;
+	int done; /* atomic */
+} g_stop;
+
+static void *
+stopper_main(void *arg)
+{
+	(void)arg;
+	g_stop.rc = nv_engine_stop(g_stop.e, g_stop.grace);
+	__atomic_store_n(&g_stop.done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static int
+t_hold(nv_ctx *c, const void *args, size_t len)
+{
+	(void)c;
+	(void)args;
+	(void)len;
+	et_gate_pass(&gate);
+	return 0;
+}
+
+/* A long queue of short jobs with a job that does not return behind it:
+ * stop returns within its grace period (plus slack) whatever the workers
+ * were doing at that moment; queued jobs left at the end are abandoned. */
+static void
+test_stress_stop_bounded(void **state)
+{
+	size_t n = (size_t)nv_test_scaled(20000);
+	nv_config cfg;
+	nv_engine *e;
+	nv_task_opts discard = {.discard_result = true};
+	static nv_args *argv;
+	static uint32_t *idx;
+	pthread_t th;
+	uint64_t t0, dt;
+	(void)state;
+
+	argv = calloc(n, sizeof(*argv));
+	idx = calloc(n, sizeof(*idx));
+	assert_non_null(argv);
+	assert_non_null(idx);
+	for (size_t i = 0; i < n; i++) {
+		idx[i] = (uint32_t)i;
+		argv[i].data = &idx[i];
+		argv[i].len = sizeof(idx[i]);
+	}
+	for (int round = 0; round < 5; round++) {
+		counters_reset(n);
+		et_gate_reset(&gate);
+		et_cfg(&cfg, 2);
+		cfg.queue_capacity = n + 2;
+		cfg.job_timeout_ms = 3600000;
+		e = et_open(&cfg);
+		assert_int_equal(
+		    nv_task_register(e, "count", t_work, &discard, 0), 0);
+		assert_int_equal(nv_task_register(e, "hold", t_hold, NULL, 0),
+				 0);
+		assert_int_equal(nv_map(e, "count", argv, n, NULL), 0);
+		for (int k = 0; k < 2; k++) /* one per worker */
+			assert_int_equal(nv_delay(e, "hold", NULL, 0, NULL), 0);
+		et_start(e);
+		/* Stop in the middle of the short jobs. */
+		assert_true(et_wait_u64(&g_done, n / 4));
+		memset(&g_stop, 0, sizeof(g_stop));
+		g_stop.e = e;
+		g_stop.grace = 20;
+		t0 = et_now_ms();
+		assert_int_equal(pthread_create(&th, NULL, stopper_main, NULL),
+				 0);
+		struct et_int_ge stopped = {&g_stop.done, 1};
+		if (!nv_test_wait_until(et_int_ge_pred, &stopped,
+					20 + (unsigned)et_slack_ms()) ||
+		    (dt = et_now_ms() - t0) > 20 + et_slack_ms()) {
+			/* Let a blocked stop finish before failing. */
+			et_gate_open(&gate);
+			pthread_join(th, NULL);
+			fail_msg("round %d: stop(20) took %llu ms", round,
+				 (unsigned long long)(et_now_ms() - t0));
+		}
+		pthread_join(th, NULL);
+		/* Jobs were still running (the hold jobs) or queued. */
+		assert_int_equal(g_stop.rc, NV_ETIMEDOUT);
+		/* Whatever ran, ran once; later dispatches are refused. */
+		for (size_t i = 0; i < n; i++)
+			assert_true(
+			    __atomic_load_n(&g_cnt[i], __ATOMIC_RELAXED) <= 1);
+		assert_int_equal(nv_delay(e, "count", &idx[0], 4, NULL),
+				 NV_ESTOPPED);
+		et_gate_open(&gate);
+		nv_engine_close(e); /* ASan: queued jobs freed */
+	}
+	free(argv);
+	free(idx);
+}
+
 int
 main(void)
 {
@@ -479,6 +581,7 @@ main(void)
 	    cmocka_unit_test(test_stress_parked_producer),
 	    cmocka_unit_test(test_stress_stop_drains),
 	    cmocka_unit_test(test_stress_stop_with_running_job),
+	    cmocka_unit_test(test_stress_stop_bounded),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	free(g_cnt);
