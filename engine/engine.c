@@ -67,6 +67,15 @@ nv_engine_open(nv_engine **out, const nv_config *cfg)
 	    cfg->timeout_policy > NV_TIMEOUT_IGNORE || cfg->max_args == 0 ||
 	    cfg->max_args > UINT32_MAX || cfg->result_retention == 0)
 		return NV_EINVAL;
+	/* The same limits as the NUVOM_* loader (config.c): a struct filled
+	 * by hand must not get past what the environment cannot (a worker
+	 * count of a million would try to start a million threads). */
+	if (cfg->workers > 1024 ||
+	    (cfg->max_extra_workers != NV__CONFIG_AUTO &&
+	     cfg->max_extra_workers > 1024) ||
+	    cfg->fsync > NV_FSYNC_OFF || cfg->misfire > NV_MISFIRE_SKIP ||
+	    cfg->log_level > NV_LOG_DEBUG)
+		return NV_EINVAL;
 	e = nv__aligned_alloc(NV_CL, sizeof(*e));
 	if (e == NULL)
 		return NV_ENOMEM;
@@ -81,12 +90,16 @@ nv_engine_open(nv_engine **out, const nv_config *cfg)
 	e->next_id = 1;
 	pthread_mutex_init(&e->life_mu, NULL);
 	pthread_mutex_init(&e->backlog_mu, NULL);
+	pthread_mutex_init(&e->spawn_mu, NULL);
 	e->workers = nv__aligned_alloc(NV_CL, e->nslots * sizeof(*e->workers));
 	rc = e->workers ? 0 : NV_ENOMEM;
 	for (unsigned i = 0; rc == 0 && i < e->nslots; i++) {
 		e->workers[i].index = i;
 		e->workers[i].engine = e;
 		e->workers[i].armed_ms = UINT64_MAX;
+		e->workers[i].batch = nv__calloc(e->batch, sizeof(nv_job *));
+		if (e->workers[i].batch == NULL)
+			rc = NV_ENOMEM;
 	}
 	if (rc == 0)
 		rc = nv_ring_create(&e->ring, e->cfg.queue_capacity);
@@ -138,10 +151,13 @@ nv_engine_start(nv_engine *e)
 }
 
 static bool
-worker_busy(struct nv_worker *w)
+workers_live(nv_engine *e)
 {
-	return (__atomic_load_n(&w->word, __ATOMIC_ACQUIRE) & 3) !=
-	       NV_SLOT_IDLE;
+	for (unsigned i = 0; i < e->nslots; i++)
+		if (__atomic_load_n(&e->workers[i].state, __ATOMIC_ACQUIRE) ==
+		    1)
+			return true;
+	return false;
 }
 
 static bool
@@ -150,10 +166,14 @@ drained(nv_engine *e)
 	if (nv_ring_size(e->ring) || nv_ring_size(e->prio) ||
 	    __atomic_load_n(&e->backlog_n, __ATOMIC_ACQUIRE))
 		return false;
+	/* Not the slot word: a worker between two jobs of its batch is
+	 * IDLE with jobs in hand. `holding` is 1 from before a worker's
+	 * pops until it parks empty-handed; it is stored (with a fence)
+	 * before the pop, so a ring read above that saw the pop sees it. */
 	for (unsigned i = 0; i < e->nslots; i++)
 		if (__atomic_load_n(&e->workers[i].state, __ATOMIC_ACQUIRE) ==
 			    1 &&
-		    worker_busy(&e->workers[i]))
+		    __atomic_load_n(&e->workers[i].holding, __ATOMIC_SEQ_CST))
 			return false;
 	return true;
 }
@@ -189,19 +209,42 @@ nv_engine_stop(nv_engine *e, uint32_t grace_ms)
 		nv__ec_wait(&e->done, key,
 			    (int64_t)(end - now < 10 ? end - now : 10));
 	}
+	bool complete = !started || drained(e);
 	__atomic_store_n(&e->quit, 1, __ATOMIC_SEQ_CST);
 	nv__ec_notify(&e->not_empty, INT_MAX);
+	/* Workers leave as soon as their hands are empty: after quit they
+	 * take no new job and hand back the rest of their batch. Wait for
+	 * that briefly (longer when drained: then nobody is inside a job
+	 * and only wake-up latency counts), then join the workers that
+	 * left. Never join a live one: a worker between two jobs used to be
+	 * joined and then ran into a job that did not return, and stop
+	 * never returned. */
+	uint64_t jend = nv__mono_ms() + (complete ? 2000 : 100);
+	while (started && workers_live(e)) {
+		uint64_t now = nv__mono_ms();
+		if (now >= jend)
+			break;
+		uint32_t key = nv__ec_prepare(&e->done);
+		if (!workers_live(e)) {
+			nv__ec_cancel(&e->done);
+			break;
+		}
+		nv__ec_wait(&e->done, key,
+			    (int64_t)(jend - now < 10 ? jend - now : 10));
+	}
 	for (unsigned i = 0; i < e->nslots; i++) {
 		struct nv_worker *w = &e->workers[i];
+		/* Under spawn_mu: the scheduler may be joining or reusing a
+		 * slot for a replacement (nv__worker_spawn). */
+		pthread_mutex_lock(&e->spawn_mu);
 		int st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
-		if (st == 0)
-			continue;
-		if (st == 1 && worker_busy(w)) {
+		if (st == 2) {
+			pthread_join(w->thread, NULL);
+			__atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
+		} else if (st == 1) {
 			busy++; /* still in a task function: not joinable */
-			continue;
 		}
-		pthread_join(w->thread, NULL);
-		__atomic_store_n(&w->state, 0, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&e->spawn_mu);
 	}
 	nv__sched_stop(e);
 	rc = nv__store_stop(e); /* flush and stop the persister */
@@ -211,6 +254,12 @@ nv_engine_stop(nv_engine *e, uint32_t grace_ms)
 		nv__warn("stop: %u job(s) still running after the %u ms grace "
 			 "period; their results will be discarded",
 			 busy, grace_ms);
+		return NV_ETIMEDOUT;
+	}
+	if (!complete) {
+		nv__warn("stop: jobs still queued after the %u ms grace period "
+			 "were abandoned",
+			 grace_ms);
 		return NV_ETIMEDOUT;
 	}
 	return rc;
@@ -253,7 +302,7 @@ nv_engine_close(nv_engine *e)
 			return;
 		}
 		if (st == 2)
-			pthread_join(w->thread, NULL);
+			pthread_join(nv__worker_thread(e, w), NULL);
 	}
 	nv__rcu_thread_online();
 	drain_ring(e->ring);
@@ -267,8 +316,11 @@ nv_engine_close(nv_engine *e)
 		nv__registry_fini(e);
 	nv_ring_destroy(e->ring);
 	nv_ring_destroy(e->prio);
+	for (unsigned i = 0; e->workers && i < e->nslots; i++)
+		nv__free(e->workers[i].batch);
 	nv__aligned_free(e->workers);
 	pthread_mutex_destroy(&e->life_mu);
+	pthread_mutex_destroy(&e->spawn_mu);
 	nv__aligned_free(e);
 }
 

@@ -106,6 +106,13 @@ struct nv_worker {
 	uint64_t word __attribute__((aligned(NV_CL))); /* atomic */
 	nv_job *job;          /* current job (valid while word is RUNNING) */
 	uint64_t deadline_ms; /* atomic: mono ms when the job times out */
+	/* The batch popped last, shared: the owner and idle workers each
+	 * claim an entry with an exchange, so jobs popped together with a
+	 * long or stuck one are not held by it (see worker.c). */
+	nv_job **batch;	  /* e->batch entries (atomic pointers) */
+	uint32_t batch_n; /* atomic: entries of the latest batch */
+	uint32_t holding; /* atomic: 1 unless parked with nothing in hand
+			     (stop's drained() test) */
 	/* Written by the scheduler. */
 	uint64_t armed_ms __attribute__((aligned(NV_CL))); /* atomic */
 	nv_timer watchdog;
@@ -128,6 +135,8 @@ struct nv_ctx {
 	nv_job *job;
 	struct nv_taskdef *def;
 	uint64_t seq; /* slot word of this execution, without state */
+	unsigned attempt; /* this execution's attempt: after a timeout the
+			     job's own counter moves on under a stuck fn */
 	void *result;
 	size_t result_len;
 	char *error;
@@ -217,6 +226,10 @@ struct nv_engine {
 	size_t recovered_jobs, recovered_results;
 	struct nv_store *store;  /* with a persistent backend */
 	bool requeue_stored, keep_results, persister_started;
+	/* start_in_slot holds it from publishing a slot's state = 1 until
+	 * pthread_create has written w->thread; joiners read w->thread
+	 * under it (nv__worker_thread), never a half-started slot's. */
+	pthread_mutex_t spawn_mu;
 };
 
 /* backlog (engine.c): moves backlog jobs into the ring; returns how many. */
@@ -255,6 +268,7 @@ void nv__notify_workers(nv_engine *e, size_t n);
 /* worker.c */
 int nv__workers_start(nv_engine *e);
 int nv__worker_spawn(nv_engine *e); /* a replacement for a stuck one */
+pthread_t nv__worker_thread(nv_engine *e, struct nv_worker *w); /* to join */
 void nv__worker_timeout(nv_engine *e, struct nv_worker *w, uint64_t word);
 void nv__job_requeue(nv_engine *e, nv_job *j); /* scheduler: retry due */
 

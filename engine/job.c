@@ -374,6 +374,11 @@ nv__jobs_fini(nv_engine *e)
 	/* Closing: no reader is left. Drop the table's reference of every
 	 * job; records are freed after a grace period. */
 	nv__rcu_thread_online();
+	/* Empty the FIFO first: its nodes live in jobs that the call_rcu
+	 * thread may free as soon as the table walk below leaves its
+	 * read-side section (walking it afterwards read freed records). */
+	while (__cds_wfcq_dequeue_blocking(&e->fin_head, &e->fin_tail) != NULL)
+		;
 	urcu_memb_read_lock();
 	cds_lfht_for_each(e->jobs, &it, n) {
 		nv_jobx *x = caa_container_of(n, nv_jobx, node);
@@ -403,15 +408,26 @@ void
 nv__jobs_evict(nv_engine *e)
 {
 	uint64_t keep = e->cfg.result_retention;
-	while (__atomic_load_n(&e->nfinished, __ATOMIC_RELAXED) > keep) {
+	uint64_t cnt = __atomic_load_n(&e->nfinished, __ATOMIC_RELAXED);
+	while (cnt > keep) {
+		/* Claim one eviction before taking a job: with a load, then
+		 * a dequeue, then a decrement, concurrent finishers could all
+		 * see the same excess and evict below the retention. */
+		if (!__atomic_compare_exchange_n(&e->nfinished, &cnt, cnt - 1,
+						 false, __ATOMIC_ACQUIRE,
+						 __ATOMIC_RELAXED))
+			continue; /* cnt reloaded */
+		/* Not empty: every counted job was enqueued before it was
+		 * counted (acquire pairs with the release increment in
+		 * nv__job_finished). */
 		FIFO_LOCK();
 		struct cds_wfcq_node *n =
 			cds_wfcq_dequeue_blocking(&e->fin_head, &e->fin_tail);
 		FIFO_UNLOCK();
+		cnt = __atomic_load_n(&e->nfinished, __ATOMIC_RELAXED);
 		if (n == NULL)
 			break;
 		nv_jobx *x = caa_container_of(n, nv_jobx, fifo);
-		__atomic_fetch_sub(&e->nfinished, 1, __ATOMIC_RELAXED);
 		urcu_memb_read_lock();
 		int rc = cds_lfht_del(e->jobs, &x->node);
 		urcu_memb_read_unlock();
@@ -437,7 +453,9 @@ nv__job_finished(nv_engine *e, nv_job *j)
 	FIFO_LOCK();
 	cds_wfcq_enqueue(&e->fin_head, &e->fin_tail, &x->fifo);
 	FIFO_UNLOCK();
-	if (__atomic_add_fetch(&e->nfinished, 1, __ATOMIC_RELAXED) >
+	/* Release: the enqueue above is visible to an evictor that counts
+	 * this job (pairs with the acquire CAS in nv__jobs_evict). */
+	if (__atomic_add_fetch(&e->nfinished, 1, __ATOMIC_RELEASE) >
 	    e->cfg.result_retention)
 		nv__jobs_evict(e);
 }

@@ -63,7 +63,9 @@ free_defs(struct nv_taskdef *d)
 void
 nv__registry_fini(nv_engine *e)
 {
-	struct nv_task *t = e->all_tasks;
+	struct nv_task *t;
+	/* The table first: its nodes live inside the tasks, so emptying it
+	 * after freeing them read freed memory. */
 	if (e->tasks != NULL) {
 		/* Every reader is gone (engine closing): destroy directly,
 		 * before the tasks whose nodes the table links are freed. */
@@ -74,6 +76,7 @@ nv__registry_fini(nv_engine *e)
 		cds_lfht_destroy(e->tasks, NULL);
 		e->tasks = NULL;
 	}
+	t = e->all_tasks;
 	while (t != NULL) {
 		struct nv_task *next = t->all_next;
 		free_defs(t->def);

@@ -6,6 +6,13 @@
  * rings are empty it spins briefly, then parks on the engine's not_empty
  * eventcount (~0% CPU when idle); dispatchers wake it after a push.
  *
+ * A popped batch is published in the worker's slot (w->batch) and every
+ * entry is claimed with an atomic exchange, by the owner going forward
+ * or by an idle worker (steal(), before it parks; publishing a batch of
+ * more than one wakes parked workers). So jobs popped together with a
+ * long or never-returning job still run on the other workers, and each
+ * job is claimed exactly once.
+ *
  * Timeouts without a message per job: before running a job the worker
  * writes the job and its deadline into its slot and publishes the slot
  * word (seq << 2 | RUNNING). The scheduler keeps one watchdog timer per
@@ -84,7 +91,7 @@ nv_ctx_set_error(nv_ctx *c, const char *fmt, ...)
 			 c->job->task->name, (unsigned long long)c->job->id,
 			 buf);
 		nv__emit(c->engine, NV_EV_HOOK_FAILED, c->job->id,
-			 c->job->task, c->job->attempt, 0, buf);
+			 c->job->task, c->attempt, 0, buf);
 		return 0;
 	}
 	nv__free(c->error);
@@ -114,7 +121,10 @@ nv_ctx_job_id(const nv_ctx *c)
 unsigned
 nv_ctx_attempt(const nv_ctx *c)
 {
-	return c ? c->job->attempt : 0;
+	/* Not c->job->attempt: a timed-out function still running reads
+	 * this while a retry of its job increments that (a data race, and
+	 * the wrong number). */
+	return c ? c->attempt : 0;
 }
 
 const char *
@@ -183,8 +193,10 @@ fail_attempt(nv_engine *e, nv_job *j, struct nv_taskdef *def, char *error,
 	if (!(j->flags & NV_JOB_TRACKED))
 		nv__free(error);
 	NV_STAT_ADD(*failed, 1);
-	/* seq_cst: waiters re-check status after announcing themselves. */
-	__atomic_store_n(&j->status, NV_FAILED, __ATOMIC_SEQ_CST);
+	/* seq_cst: waiters re-check status after announcing themselves.
+	 * Untracked jobs have no readers. */
+	if (j->flags & NV_JOB_TRACKED)
+		__atomic_store_n(&j->status, NV_FAILED, __ATOMIC_SEQ_CST);
 	nv__job_finished(e, j);
 }
 
@@ -204,7 +216,8 @@ succeed(nv_engine *e, nv_job *j, void *result, size_t len)
 	if (e->has_observers)
 		nv__emit(e, NV_EV_SUCCEEDED, j->id, j->task, j->attempt, 0,
 			 NULL);
-	__atomic_store_n(&j->status, NV_SUCCESS, __ATOMIC_SEQ_CST);
+	if (j->flags & NV_JOB_TRACKED)
+		__atomic_store_n(&j->status, NV_SUCCESS, __ATOMIC_SEQ_CST);
 	nv__job_finished(e, j);
 }
 
@@ -293,10 +306,17 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 	nv_ctx c;
 	int rc;
 
-	j->attempt++;
-	__atomic_store_n(&j->status, NV_RUNNING, __ATOMIC_RELEASE);
-	if (j->flags & NV_JOB_TRACKED)
+	/* Read what the rest of the execution needs from the job now: once
+	 * the word below says RUNNING, the scheduler may time this
+	 * execution out and hand the job to a retry on another worker,
+	 * which writes attempt and enq_ns. */
+	unsigned attempt = ++j->attempt;
+	uint64_t wait_ns = e->has_observers ? nv__mono_ns() - j->enq_ns : 0;
+	/* Only tracked jobs have readers of their status (the job table). */
+	if (j->flags & NV_JOB_TRACKED) {
+		__atomic_store_n(&j->status, NV_RUNNING, __ATOMIC_RELEASE);
 		nv__jobx(j)->started_ms = nv__epoch_ms();
+	}
 	w->job = j;
 	__atomic_store_n(&w->deadline_ms, deadline, __ATOMIC_RELAXED);
 	/* seq_cst store, then seq_cst load of armed_ms: pairs with the
@@ -312,8 +332,8 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 	if (e->persister != NULL)
 		nv__persist_started(e, j);
 	if (e->has_observers)
-		nv__emit(e, NV_EV_STARTED, j->id, j->task, j->attempt,
-			 nv__mono_ns() - j->enq_ns, NULL);
+		nv__emit(e, NV_EV_STARTED, j->id, j->task, attempt, wait_ns,
+			 NULL);
 
 	memset(&c, 0, sizeof(c));
 	c.engine = e;
@@ -321,6 +341,7 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 	c.job = j;
 	c.def = def;
 	c.seq = seq;
+	c.attempt = attempt;
 	run_hook(&c, def->opts.before_job);
 	rc = def->fn(&c, j->args, j->args_len);
 
@@ -334,6 +355,13 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 		 * the late result and let go of the record. */
 		nv__free(c.result);
 		nv__free(c.error);
+		/* Back to IDLE: a slot left at TIMEDOUT reads as busy, and a
+		 * worker that stays in the pool (no replacement was started
+		 * for it) would make every later stop wait out its grace
+		 * period and return NV_ETIMEDOUT. Only the scheduler CASes
+		 * the word, and only from RUNNING. */
+		__atomic_store_n(&w->word, word_of(seq, NV_SLOT_IDLE),
+				 __ATOMIC_RELEASE);
 		if (__atomic_fetch_sub(&j->hold, 2, __ATOMIC_ACQ_REL) == 3)
 			nv__job_free(j);
 		w->stuck = false;
@@ -387,6 +415,57 @@ pop_batch(nv_engine *e, nv_job **buf)
 	return n;
 }
 
+/* An idle worker takes one job that another worker popped but has not
+ * started (that owner may be inside a long or stuck job). Entries are
+ * scanned from the end: the owner claims from the front. */
+static nv_job *
+steal(nv_engine *e, struct nv_worker *self)
+{
+	for (unsigned k = 0; k < e->nslots; k++) {
+		struct nv_worker *v = &e->workers[k];
+		if (v == self)
+			continue;
+		/* A stale count only bounds the scan: entries past the
+		 * latest batch are NULL (all claimed). */
+		uint32_t n = __atomic_load_n(&v->batch_n, __ATOMIC_ACQUIRE);
+		for (uint32_t i = n; i-- > 0;) {
+			if (__atomic_load_n(&v->batch[i], __ATOMIC_RELAXED) ==
+			    NULL)
+				continue;
+			/* Acquire pairs with the owner's release store of
+			 * the entry: the job record is visible. */
+			nv_job *j = __atomic_exchange_n(&v->batch[i], NULL,
+							__ATOMIC_ACQ_REL);
+			if (j != NULL)
+				return j;
+		}
+	}
+	return NULL;
+}
+
+/* Exiting (after a stuck run, or stopping): hands an unstarted job back
+ * to the ring for the others (to the scheduler when the ring is full or
+ * the engine stopping; leftovers are freed at close). */
+static void
+give_back(nv_engine *e, nv_job *j)
+{
+	size_t pushed = 0;
+	nv__ring_push_wait(e, e->ring, &j, 1, &pushed);
+	if (pushed == 0)
+		nv__sched_retry(e, j, nv__mono_ms() + 1);
+	else
+		nv__notify_workers(e, 1);
+}
+
+static void
+set_holding(struct nv_worker *w, uint32_t v)
+{
+	__atomic_store_n(&w->holding, v, __ATOMIC_SEQ_CST);
+	/* Orders the store before this worker's next ring pop (a relaxed
+	 * CAS): pairs with the acquire ring reads in drained(). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -405,6 +484,12 @@ worker_main(void *arg)
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	while (stay) {
+		nv_job *j = NULL;
+		/* Stopping: no new job (stop has waited out its grace period
+		 * or everything is done; what is still queued is
+		 * abandoned). */
+		if (__atomic_load_n(&e->quit, __ATOMIC_ACQUIRE))
+			break;
 		size_t n = pop_batch(e, buf);
 		if (n == 0) {
 			if (__atomic_load_n(&e->quit, __ATOMIC_ACQUIRE))
@@ -416,14 +501,24 @@ worker_main(void *arg)
 				n = pop_batch(e, buf);
 			}
 			if (n == 0) {
-				nv__ec_notify(&e->done, INT_MAX);
 				uint32_t key = nv__ec_prepare(&e->not_empty);
 				n = pop_batch(e, buf);
-				if (n != 0 ||
+				if (n == 0)
+					j = steal(e, w);
+				if (n != 0 || j != NULL ||
 				    __atomic_load_n(&e->quit, __ATOMIC_ACQUIRE)) {
 					nv__ec_cancel(&e->not_empty);
 				} else {
+					/* Empty-handed: stop may count this
+					 * worker out while it sleeps. */
+					set_holding(w, 0);
+					nv__ec_notify(&e->done, INT_MAX);
 					nv__ec_wait(&e->not_empty, key, -1);
+					set_holding(w, 1);
+					continue;
+				}
+				if (j != NULL) {
+					stay = run_job(e, w, j, &seq);
 					continue;
 				}
 				if (n == 0)
@@ -432,36 +527,51 @@ worker_main(void *arg)
 		}
 		/* Room appeared: wake a producer blocked on a full ring. */
 		nv__ec_notify(&e->not_full, (int)n);
+		/* Publish the batch; parked workers may take part of it. */
+		for (size_t i = 0; i < n; i++)
+			/* Release: pairs with the exchange in steal(). */
+			__atomic_store_n(&w->batch[i], buf[i],
+					 __ATOMIC_RELEASE);
+		__atomic_store_n(&w->batch_n, (uint32_t)n, __ATOMIC_RELEASE);
+		if (n > 1)
+			nv__ec_notify(&e->not_empty, (int)(n - 1));
 		for (size_t i = 0; i < n; i++) {
-			if (!stay) {
-				/* Exiting after a stuck run: give the rest
-				 * back to the ring for the others. */
-				size_t pushed = 0;
-				nv__ring_push_wait(e, e->ring, buf + i, n - i,
-						   &pushed);
-				for (size_t k = i + pushed; k < n; k++)
-					nv__sched_retry(e, buf[k],
-							nv__mono_ms() + 1);
-				nv__notify_workers(e, n - i);
-				break;
-			}
-			stay = run_job(e, w, buf[i], &seq);
+			/* Claim entry i (NULL: an idle worker took it). */
+			j = __atomic_exchange_n(&w->batch[i], NULL,
+						__ATOMIC_ACQ_REL);
+			if (j == NULL)
+				continue;
+			/* Stopping: hand the rest of the batch back rather
+			 * than keep stop waiting for it. */
+			if (stay &&
+			    !__atomic_load_n(&e->quit, __ATOMIC_ACQUIRE))
+				stay = run_job(e, w, j, &seq);
+			else
+				give_back(e, j);
 		}
 	}
 	__atomic_store_n(&w->word, word_of(seq + 1, NV_SLOT_IDLE),
 			 __ATOMIC_RELEASE);
+	set_holding(w, 0);
 	__atomic_sub_fetch(&e->live, 1, __ATOMIC_ACQ_REL);
 	__atomic_store_n(&w->state, 2, __ATOMIC_RELEASE);
 	nv__ec_notify(&e->done, INT_MAX);
 	return NULL;
 }
 
+/* Called with e->spawn_mu held. */
 static int
 start_in_slot(nv_engine *e, struct nv_worker *w)
 {
 	int rc;
 	w->engine = e;
 	w->stuck = false;
+	/* Holding until it first parks: its first pops come before any
+	 * set_holding of its own (see drained() in engine.c). */
+	__atomic_store_n(&w->holding, 1, __ATOMIC_SEQ_CST);
+	/* The slot reads live (state 1) before pthread_create has written
+	 * w->thread: spawn_mu keeps joiners off until it has
+	 * (nv__worker_thread). */
 	__atomic_store_n(&w->state, 1, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&e->live, 1, __ATOMIC_ACQ_REL);
 	rc = pthread_create(&w->thread, NULL, worker_main, w);
@@ -476,17 +586,37 @@ start_in_slot(nv_engine *e, struct nv_worker *w)
 int
 nv__workers_start(nv_engine *e)
 {
-	for (unsigned i = 0; i < e->nworkers; i++) {
-		int rc = start_in_slot(e, &e->workers[i]);
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
+	int rc = 0;
+	pthread_mutex_lock(&e->spawn_mu);
+	for (unsigned i = 0; rc == 0 && i < e->nworkers; i++)
+		rc = start_in_slot(e, &e->workers[i]);
+	pthread_mutex_unlock(&e->spawn_mu);
+	return rc;
+}
+
+pthread_t
+nv__worker_thread(nv_engine *e, struct nv_worker *w)
+{
+	pthread_t t;
+	pthread_mutex_lock(&e->spawn_mu);
+	t = w->thread;
+	pthread_mutex_unlock(&e->spawn_mu);
+	return t;
 }
 
 int
 nv__worker_spawn(nv_engine *e)
 {
+	int rc = NV_EBUSY;
+	/* The whole scan under spawn_mu: nv_engine_stop joins exited
+	 * workers under it too, so a slot is never joined twice (a second
+	 * pthread_join of a thread is undefined; it hung). No replacement
+	 * once stopping: stop may already have passed that slot. */
+	pthread_mutex_lock(&e->spawn_mu);
+	if (__atomic_load_n(&e->quit, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_unlock(&e->spawn_mu);
+		return NV_ESTOPPED;
+	}
 	for (unsigned i = 0; i < e->nslots; i++) {
 		struct nv_worker *w = &e->workers[i];
 		int st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
@@ -497,13 +627,16 @@ nv__worker_spawn(nv_engine *e)
 		}
 		if (st == 0) {
 			nv__info("starting a replacement worker (slot %u)", i);
-			return start_in_slot(e, w);
+			rc = start_in_slot(e, w);
+			break;
 		}
 	}
-	nv__warn("all %u worker slots busy: no replacement for a stuck "
-		 "worker (raise max_extra_workers)",
-		 e->nslots);
-	return NV_EBUSY;
+	pthread_mutex_unlock(&e->spawn_mu);
+	if (rc == NV_EBUSY)
+		nv__warn("all %u worker slots busy: no replacement for a "
+			 "stuck worker (raise max_extra_workers)",
+			 e->nslots);
+	return rc;
 }
 
 void

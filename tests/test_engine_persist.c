@@ -60,7 +60,7 @@ test_engine_persist_unstarted_jobs_run_once(void **state)
 		uint64_t v = i * 7919;
 		assert_int_equal(nv_job_status(e, ids[i], &st), 0);
 		assert_int_equal(st, NV_SUCCESS);
-		assert_int_equal(g.attempt[ids[i]], 1);
+		assert_int_equal(g.attempt[IDX(ids[i])], 1);
 		assert_int_equal(nv_job_result(e, ids[i], &buf, &len), 0);
 		assert_int_equal(len, sizeof(v));
 		assert_memory_equal(buf, &v, sizeof(v));
@@ -269,7 +269,7 @@ static bool
 retry_pending(void *arg)
 {
 	nv_job_id id = *(nv_job_id *)arg;
-	return __atomic_load_n(&g.count[id], __ATOMIC_ACQUIRE) == 1;
+	return __atomic_load_n(&g.count[IDX(id)], __ATOMIC_ACQUIRE) == 1;
 }
 
 static void
@@ -297,7 +297,7 @@ test_engine_persist_retry_state_kept(void **state)
 	failed_at = g.fail_ms;
 	assert_int_equal(nv_engine_stop(e, 0), 0);
 	nv_engine_close(e);
-	assert_int_equal(g.attempt[id], 1);
+	assert_int_equal(g.attempt[IDX(id)], 1);
 
 	session_reset();
 	e = open_kind(f->kind, f->dir, 1, 4096);
@@ -305,14 +305,14 @@ test_engine_persist_retry_state_kept(void **state)
 	assert_int_equal(nv_job_wait(e, id, 20000, &st), 0);
 	assert_int_equal(st, NV_SUCCESS);
 	assert_int_equal(nv_engine_stop(e, 5000), 0);
-	assert_int_equal(g.count[id], 1);
-	assert_int_equal(g.attempt[id], 2);
+	assert_int_equal(g.count[IDX(id)], 1);
+	assert_int_equal(g.attempt[IDX(id)], 2);
 	/* Due at failure + 1500 ms (epoch): never early (2 ms for the
 	 * clocks' rounding), and not forgotten either. */
-	if (g.run_ms[id] < failed_at + 1500 - 2)
+	if (g.run_ms[IDX(id)] < failed_at + 1500 - 2)
 		fail_msg("attempt 2 ran %lld ms after attempt 1 (due 1500)",
-			 (long long)(g.run_ms[id] - failed_at));
-	assert_true(g.run_ms[id] < failed_at + 10000);
+			 (long long)(g.run_ms[IDX(id)] - failed_at));
+	assert_true(g.run_ms[IDX(id)] < failed_at + 10000);
 	nv_engine_close(e);
 }
 
@@ -479,11 +479,11 @@ test_engine_persist_requeue_after_crash(void **state)
 	wait_total(n + 1);
 	assert_int_equal(nv_engine_stop(e, 5000), 0);
 	assert_counts(ids, n + 1, 1);
-	assert_int_equal(g.attempt[ids[0]], 2); /* it had started once */
+	assert_int_equal(g.attempt[IDX(ids[0])], 2); /* it had started once */
 	for (size_t i = 1; i <= n; i++) {
 		void *buf = NULL;
 		size_t len = 0, want = i - 1;
-		assert_int_equal(g.attempt[ids[i]], 1);
+		assert_int_equal(g.attempt[IDX(ids[i])], 1);
 		assert_int_equal(nv_job_result(e, ids[i], &buf, &len), 0);
 		assert_int_equal(len, sizeof(want));
 		assert_memory_equal(buf, &want, sizeof(want));

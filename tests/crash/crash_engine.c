@@ -260,6 +260,7 @@ child_drain(const char *kind, const char *dir, unsigned round)
 /* ---------------------------------------------------------------- parent */
 
 struct jrec {
+	uint64_t id;
 	uint32_t round; /* token of the id (0 when unknown: seq1 == 0) */
 	uint64_t seq1;	/* token seq + 1 */
 	bool durable;	/* the binding was flushed or seen in the store */
@@ -274,8 +275,11 @@ struct jrec {
 struct model {
 	uint64_t *intent; /* per round: tokens below are announced */
 	size_t nround;
-	struct jrec *job;
-	size_t njob;
+	struct jrec *job; /* dense, in order of first sight */
+	size_t njob, capjob;
+	uint64_t *hkey;   /* id -> index + 1 (open addressing); ids are
+			     boot << 40 | n, so not usable as indices */
+	size_t *hval, hcap;
 	uint64_t flushed, runs, never_dispatched, token_mismatch;
 	uint64_t twice_in_process, after_clean, lost, dup_jobs, dup_runs;
 	uint64_t torn_lines, after_durable, durable_marked;
@@ -283,19 +287,50 @@ struct model {
 	uint64_t stored_jobs;
 };
 
+static size_t
+hslot(const struct model *m, uint64_t id)
+{
+	uint64_t h = id * 0x9e3779b97f4a7c15ULL;
+	size_t k = (size_t)(h >> 20) & (m->hcap - 1);
+	while (m->hkey[k] != 0 && m->hkey[k] != id)
+		k = (k + 1) & (m->hcap - 1);
+	return k;
+}
+
 static struct jrec *
 jrec_of(struct model *m, uint64_t id)
 {
-	if (id >= m->njob) {
-		size_t n = m->njob ? m->njob : 4096;
-		while (n <= id)
-			n *= 2;
-		m->job = realloc(m->job, n * sizeof(*m->job));
-		assert_non_null(m->job);
-		memset(m->job + m->njob, 0, (n - m->njob) * sizeof(*m->job));
-		m->njob = n;
+	if ((m->njob + 1) * 2 > m->hcap) {
+		size_t ncap = m->hcap ? m->hcap * 2 : 8192;
+		uint64_t *ok = m->hkey;
+		size_t *ov = m->hval, ocap = m->hcap;
+		m->hkey = calloc(ncap, sizeof(*m->hkey));
+		m->hval = calloc(ncap, sizeof(*m->hval));
+		assert_non_null(m->hkey);
+		assert_non_null(m->hval);
+		m->hcap = ncap;
+		for (size_t i = 0; i < ocap; i++)
+			if (ok[i] != 0) {
+				size_t k = hslot(m, ok[i]);
+				m->hkey[k] = ok[i];
+				m->hval[k] = ov[i];
+			}
+		free(ok);
+		free(ov);
 	}
-	return &m->job[id];
+	size_t k = hslot(m, id);
+	if (m->hkey[k] == id)
+		return &m->job[m->hval[k]];
+	if (m->njob == m->capjob) {
+		m->capjob = m->capjob ? m->capjob * 2 : 4096;
+		m->job = realloc(m->job, m->capjob * sizeof(*m->job));
+		assert_non_null(m->job);
+	}
+	memset(&m->job[m->njob], 0, sizeof(*m->job));
+	m->job[m->njob].id = id;
+	m->hkey[k] = id;
+	m->hval[k] = m->njob;
+	return &m->job[m->njob++];
 }
 
 /* The token (round, seq) belongs to job id. Returns 1 when consistent,
@@ -477,12 +512,12 @@ check_runs(struct model *m, const char *dir, unsigned kills)
 	}
 	fclose(f);
 	free(k.pending);
-	for (size_t i = 1; i < m->njob; i++) {
+	for (size_t i = 0; i < m->njob; i++) {
 		struct jrec *j = &m->job[i];
 		if (j->flushed && j->succ == 0) {
 			if (m->lost++ < 10)
-				print_error("flushed job %zu never completed\n",
-					    i);
+				print_error("flushed job %llu never completed\n",
+					    (unsigned long long)j->id);
 		}
 		if (j->succ > 1) {
 			m->dup_jobs++;
@@ -661,6 +696,8 @@ crash_loop(const char *kind)
 	assert_int_equal(m.torn_lines, 0);
 	free(m.intent);
 	free(m.job);
+	free(m.hkey);
+	free(m.hval);
 	nv_test_rmrf(dir);
 }
 
