@@ -43,6 +43,8 @@ struct nv_sched {
 	uint64_t fired;   /* runs dispatched */
 	bool cancelled;   /* set under the table mutex */
 	bool armed;       /* scheduler thread only */
+	bool past;        /* once: its time had passed when it was given to
+			     us (at_ms in the past, or missed while down) */
 	nv_cron cron;
 	char cron_text[128];
 	char tz[64];
@@ -257,8 +259,10 @@ nv__schedule_msg(nv_engine *e, struct nv_msg *m)
 		/* Cancelled before we saw it: the CANCEL message (behind this
 		 * one in the FIFO inbox) frees it. */
 		bool cancelled = s->cancelled;
-		if (!cancelled && s->kind == NV_SCHED_ONCE &&
-		    s->next_ms < nv__epoch_ms() &&
+		/* Only a time already past when the schedule was added or
+		 * restored is a misfire: an in_ms schedule whose add message
+		 * we reach late (or before start) still runs. */
+		if (!cancelled && s->past &&
 		    e->cfg.misfire == NV_MISFIRE_SKIP) {
 			unlink_locked(t, s);
 			skip = true;
@@ -359,6 +363,7 @@ nv_schedule_add(nv_engine *e, const char *task, const void *args, size_t len,
 	} else {
 		s->kind = NV_SCHED_ONCE;
 		s->next_ms = when->at_ms ? when->at_ms : now + when->in_ms;
+		s->past = when->at_ms != 0 && when->at_ms < now;
 	}
 	if ((m = nv__calloc(1, sizeof(*m))) == NULL) {
 		nv__free(s);
@@ -525,6 +530,7 @@ nv__schedule_restore(nv_engine *e, nv_schedule_id id, const char *task,
 		}
 	}
 	s->next_ms = due;
+	s->past = s->kind == NV_SCHED_ONCE && due < now;
 	if ((m = nv__calloc(1, sizeof(*m))) == NULL) {
 		nv__free(s);
 		return NV_ENOMEM;
