@@ -4,8 +4,10 @@
  *
  * nv_schedule_add validates and compiles the request on the caller's
  * thread (cron parsed once, zone checked), registers the schedule in a
- * small mutex-protected table (add/cancel/list are rare; firing never
- * takes the mutex for long) and posts it to the scheduler thread, which
+ * mutex-protected table (an id-ordered list plus an id hash: add, cancel
+ * and a fire's removal are O(1) whatever the number of live schedules;
+ * the mutex is held for a few pointer writes) and posts it to the
+ * scheduler thread, which
  * arms its timer. When a timer fires, the scheduler creates a job and
  * pushes it on the priority ring (workers pop it before ordinary work),
  * then re-arms interval and cron schedules from inside the callback; a
@@ -39,26 +41,34 @@ struct nv_sched {
 	nv_schedule_kind kind;
 	int64_t start_ms; /* interval: epoch ms of run 0 */
 	uint64_t interval_ms;
-	int64_t next_ms;  /* epoch ms of the next run */
-	uint64_t fired;   /* runs dispatched */
-	bool cancelled;   /* set under the table mutex */
-	bool armed;       /* scheduler thread only */
-	bool past;        /* once: its time had passed when it was given to
-			     us (at_ms in the past, or missed while down) */
+	int64_t next_ms; /* epoch ms of the next run */
+	uint64_t fired;	 /* runs dispatched */
+	bool cancelled;	 /* set under the table mutex */
+	bool armed;	 /* scheduler thread only */
+	bool past;	 /* once: its time had passed when it was given to
+			    us (at_ms in the past, or missed while down) */
 	nv_cron cron;
 	char cron_text[128];
 	char tz[64];
-	struct nv_sched *next; /* table chain */
+	struct nv_sched *next, *prev; /* table list, ordered by id */
+	struct nv_sched *hnext;	      /* table hash chain */
 	size_t len;
 	unsigned char args[];
 };
 
+/* Live schedules: a list ordered by id (for nv_schedule_list) with a
+ * tail, so adds append in O(1), and an id hash (for cancel); both under
+ * mu. The hash doubles when it holds as many schedules as buckets. */
 struct nv_sched_table {
 	pthread_mutex_t mu;
-	struct nv_sched *head; /* ordered by id */
+	struct nv_sched *head, *tail;
+	struct nv_sched **hash; /* nbuckets (2^k) chains */
+	size_t nbuckets;
 	uint64_t next_id;
 	size_t count;
 };
+
+#define NV_SCHED_HASH0 64
 
 int
 nv__schedules_init(nv_engine *e)
@@ -66,6 +76,12 @@ nv__schedules_init(nv_engine *e)
 	struct nv_sched_table *t = nv__calloc(1, sizeof(*t));
 	if (t == NULL)
 		return NV_ENOMEM;
+	t->hash = nv__calloc(NV_SCHED_HASH0, sizeof(*t->hash));
+	if (t->hash == NULL) {
+		nv__free(t);
+		return NV_ENOMEM;
+	}
+	t->nbuckets = NV_SCHED_HASH0;
 	pthread_mutex_init(&t->mu, NULL);
 	t->next_id = 1;
 	e->sched->schedules = t;
@@ -83,6 +99,7 @@ nv__schedules_free(nv_engine *e)
 		nv__free(s);
 	}
 	pthread_mutex_destroy(&t->mu);
+	nv__free(t->hash);
 	nv__free(t);
 	e->sched->schedules = NULL;
 }
@@ -100,16 +117,86 @@ nv__schedules_stop(nv_engine *e)
 	pthread_mutex_unlock(&t->mu);
 }
 
+static inline struct nv_sched **
+bucket(struct nv_sched_table *t, nv_schedule_id id)
+{
+	return &t->hash[id & (t->nbuckets - 1)]; /* ids are sequential */
+}
+
+/* Doubles the hash (mutex held); on no memory the chains just grow. */
+static void
+grow_locked(struct nv_sched_table *t)
+{
+	size_t nb = t->nbuckets * 2;
+	struct nv_sched **h = nv__calloc(nb, sizeof(*h));
+	if (h == NULL)
+		return;
+	for (size_t i = 0; i < t->nbuckets; i++)
+		for (struct nv_sched *s = t->hash[i], *n; s != NULL; s = n) {
+			n = s->hnext;
+			s->hnext = h[s->id & (nb - 1)];
+			h[s->id & (nb - 1)] = s;
+		}
+	nv__free(t->hash);
+	t->hash = h;
+	t->nbuckets = nb;
+}
+
+/* Inserts s in id order (mutex held): O(1) for the newest id. */
+static void
+link_locked(struct nv_sched_table *t, struct nv_sched *s)
+{
+	struct nv_sched *after = t->tail;
+	while (after != NULL && after->id > s->id)
+		after = after->prev;
+	s->prev = after;
+	s->next = after ? after->next : t->head;
+	if (s->next != NULL)
+		s->next->prev = s;
+	else
+		t->tail = s;
+	if (after != NULL)
+		after->next = s;
+	else
+		t->head = s;
+	if (t->count >= t->nbuckets)
+		grow_locked(t);
+	struct nv_sched **b = bucket(t, s->id);
+	s->hnext = *b;
+	*b = s;
+	t->count++;
+}
+
 /* Removes s from the table (mutex held). */
 static void
 unlink_locked(struct nv_sched_table *t, struct nv_sched *s)
 {
-	for (struct nv_sched **pp = &t->head; *pp != NULL; pp = &(*pp)->next)
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		t->head = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	else
+		t->tail = s->prev;
+	for (struct nv_sched **pp = bucket(t, s->id); *pp != NULL;
+	     pp = &(*pp)->hnext)
 		if (*pp == s) {
-			*pp = s->next;
-			t->count--;
-			return;
+			*pp = s->hnext;
+			break;
 		}
+	s->next = s->prev = s->hnext = NULL;
+	t->count--;
+}
+
+/* The live schedule with that id, or NULL (mutex held). */
+static struct nv_sched *
+find_locked(struct nv_sched_table *t, nv_schedule_id id)
+{
+	struct nv_sched *s = *bucket(t, id);
+	while (s != NULL && s->id != id)
+		s = s->hnext;
+	return s;
 }
 
 /* The schedule's spec as stored in SCHED_ADDED's aux. */
@@ -160,8 +247,8 @@ next_run(struct nv_sched *s, int64_t after, int64_t *next)
 	switch (s->kind) {
 	case NV_SCHED_INTERVAL: {
 		int64_t iv = (int64_t)s->interval_ms;
-		int64_t k = after < s->start_ms ? 0
-						: (after - s->start_ms) / iv + 1;
+		int64_t k =
+		    after < s->start_ms ? 0 : (after - s->start_ms) / iv + 1;
 		*next = s->start_ms + k * iv;
 		return true;
 	}
@@ -372,12 +459,7 @@ nv_schedule_add(nv_engine *e, const char *task, const void *args, size_t len,
 	t = e->sched->schedules;
 	pthread_mutex_lock(&t->mu);
 	s->id = t->next_id++;
-	/* Append (ids grow, the list stays ordered). */
-	struct nv_sched **pp = &t->head;
-	while (*pp != NULL)
-		pp = &(*pp)->next;
-	*pp = s;
-	t->count++;
+	link_locked(t, s); /* the newest id: appended */
 	pthread_mutex_unlock(&t->mu);
 	persist(e, s, NV_REC_SCHED_ADDED, s->next_ms);
 	if (out_id != NULL)
@@ -401,9 +483,7 @@ nv_schedule_cancel(nv_engine *e, nv_schedule_id id)
 		return NV_ENOMEM;
 	t = e->sched->schedules;
 	pthread_mutex_lock(&t->mu);
-	for (s = t->head; s != NULL && s->id != id; s = s->next)
-		;
-	if (s == NULL) {
+	if ((s = find_locked(t, id)) == NULL) {
 		pthread_mutex_unlock(&t->mu);
 		nv__free(m);
 		return NV_ENOENT;
@@ -421,8 +501,7 @@ nv_schedule_cancel(nv_engine *e, nv_schedule_id id)
 }
 
 int
-nv_schedule_list(nv_engine *e, nv_schedule_info *out, size_t cap,
-		 size_t *count)
+nv_schedule_list(nv_engine *e, nv_schedule_info *out, size_t cap, size_t *count)
 {
 	struct nv_sched_table *t;
 	size_t i = 0;
@@ -496,7 +575,8 @@ nv__schedule_restore(nv_engine *e, nv_schedule_id id, const char *task,
 			goto bad;
 		memcpy(s->tz, tz, (size_t)(colon - tz));
 		snprintf(s->cron_text, sizeof(s->cron_text), "%s", colon + 1);
-		if (nv__cron_parse(&s->cron, s->cron_text, err, sizeof(err)) != 0)
+		if (nv__cron_parse(&s->cron, s->cron_text, err, sizeof(err)) !=
+		    0)
 			goto bad;
 		s->kind = NV_SCHED_CRON;
 	} else if (strcmp(spec, "once") == 0) {
@@ -536,12 +616,7 @@ nv__schedule_restore(nv_engine *e, nv_schedule_id id, const char *task,
 		return NV_ENOMEM;
 	}
 	pthread_mutex_lock(&t->mu);
-	struct nv_sched **pp = &t->head;
-	while (*pp != NULL && (*pp)->id < id)
-		pp = &(*pp)->next;
-	s->next = *pp;
-	*pp = s;
-	t->count++;
+	link_locked(t, s);
 	if (id >= t->next_id)
 		t->next_id = id + 1;
 	pthread_mutex_unlock(&t->mu);
