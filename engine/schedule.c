@@ -311,6 +311,8 @@ fire(nv_timer *tm, void *arg)
 
 	(void)tm;
 	s->armed = false;
+	if (e->sched->draining)
+		return; /* stopping: no dispatch, no re-arm (see above) */
 	pthread_mutex_lock(&t->mu);
 	if (s->cancelled) {
 		pthread_mutex_unlock(&t->mu);
@@ -360,7 +362,12 @@ nv__schedule_msg(nv_engine *e, struct nv_msg *m)
 				 "skipped (misfire policy skip)",
 				 (unsigned long long)s->id);
 			nv__free(s);
-		} else if (!cancelled) {
+		} else if (!cancelled && !e->sched->draining) {
+			/* Not while stopping: the final advance fires every
+			 * armed timer, and an interval re-armed from its
+			 * callback would fire again in that advance, forever.
+			 * Left unarmed, it stays in the table (freed with it;
+			 * with a store, recovered at the next start). */
 			arm(e, s);
 		}
 	} else if (m->kind == NV_MSG_SCHED_CANCEL) {
