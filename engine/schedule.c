@@ -69,6 +69,7 @@ struct nv_sched_table {
 };
 
 #define NV_SCHED_HASH0 64
+#define NV_SCHED_MAX_MS ((int64_t)1 << 61) /* |at_ms|, in_ms: 73 My */
 
 int
 nv__schedules_init(nv_engine *e)
@@ -406,8 +407,9 @@ nv_schedule_add(nv_engine *e, const char *task, const void *args, size_t len,
 		return NV_EINVAL;
 	set = (when->at_ms != 0) + (when->in_ms != 0) +
 	      (when->interval_ms != 0) + (when->cron != NULL);
-	if (set != 1 || when->in_ms < 0)
-		return NV_EINVAL;
+	if (set != 1 || when->in_ms < 0 || when->in_ms > NV_SCHED_MAX_MS ||
+	    when->at_ms > NV_SCHED_MAX_MS || when->at_ms < -NV_SCHED_MAX_MS)
+		return NV_EINVAL; /* (beyond that, now + in_ms overflows) */
 	if (when->timezone != NULL && when->cron == NULL)
 		return NV_EINVAL;
 	if (__atomic_load_n(&e->state, __ATOMIC_ACQUIRE) >= NV_ENG_STOPPING)
