@@ -360,6 +360,16 @@ test_schedule_add_bad_input(void **state)
 	    NV_EINVAL);
 	assert_int_equal(
 	    add(e, "count", &r, 0, (nv_schedule){.in_ms = -5}, &id), NV_EINVAL);
+	/* Times past what the engine can represent (2^61 ms). */
+	assert_int_equal(
+	    add(e, "count", &r, 0, (nv_schedule){.in_ms = INT64_MAX}, &id),
+	    NV_EINVAL);
+	assert_int_equal(
+	    add(e, "count", &r, 0, (nv_schedule){.at_ms = INT64_MAX}, &id),
+	    NV_EINVAL);
+	assert_int_equal(
+	    add(e, "count", &r, 0, (nv_schedule){.at_ms = INT64_MIN}, &id),
+	    NV_EINVAL);
 	/* A zone without cron, NULL arguments. */
 	assert_int_equal(add(e, "count", &r, 0,
 			     (nv_schedule){.in_ms = 10, .timezone = "UTC"},
