@@ -27,6 +27,8 @@
 
 static __thread bool on_sched_thread;
 
+#define NV_SCHED_MAX_SLEEP_MS 3600000ll /* longest single wait */
+
 uint64_t
 nv__sched_now(nv_engine *e)
 {
@@ -210,8 +212,13 @@ sched_main(void *arg)
 		if (next == UINT64_MAX)
 			nv__ec_wait(&s->ec, key, -1);
 		else if (next > now)
+			/* At most an hour at a time: a deadline centuries
+			 * out (timers go up to 2^63 ms) overflowed the
+			 * microseconds into a busy loop. */
 			nv__ec_wait_us(&s->ec, key,
-				       (int64_t)(next - now) * 1000);
+				       next - now < NV_SCHED_MAX_SLEEP_MS
+					       ? (int64_t)(next - now) * 1000
+					       : NV_SCHED_MAX_SLEEP_MS * 1000);
 		else
 			nv__ec_cancel(&s->ec);
 	}
