@@ -16,7 +16,8 @@
  *
  * Time: schedules speak epoch milliseconds (UTC); the wheel runs on the
  * monotonic clock. Each arm converts the remaining epoch delay into a
- * monotonic deadline, so a wall-clock step affects only the next arm.
+ * monotonic deadline (at ns precision, rounded up to the tick: a run is
+ * never early), so a wall-clock step affects only the next arm.
  * Interval schedules run at a fixed rate from their start: run k is due at
  * start + k * interval; when the engine falls behind, missed runs are
  * skipped, never bunched, and the rate does not drift.
@@ -42,6 +43,7 @@ struct nv_sched {
 	int64_t start_ms; /* interval: epoch ms of run 0 */
 	uint64_t interval_ms;
 	int64_t next_ms; /* epoch ms of the next run */
+	int64_t at_ns;	 /* in_ms one-off: exact epoch ns of its run, else 0 */
 	uint64_t fired;	 /* runs dispatched */
 	bool cancelled;	 /* set under the table mutex */
 	bool armed;	 /* scheduler thread only */
@@ -263,14 +265,34 @@ next_run(struct nv_sched *s, int64_t after, int64_t *next)
 
 static void fire(nv_timer *tm, void *arg);
 
-/* Scheduler thread: arms s for s->next_ms. */
+static int64_t
+epoch_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Scheduler thread: arms s for its next run (s->next_ms, or s->at_ns for
+ * an in_ms one-off). The epoch delay is converted at nanosecond precision
+ * and the monotonic deadline rounded up to the wheel's tick, so a run is
+ * never early (whole-ms reads of the two clocks made it up to 2 ms early
+ * against add time + in_ms). */
 static void
 arm(nv_engine *e, struct nv_sched *s)
 {
-	int64_t now_epoch = nv__epoch_ms();
-	uint64_t now = nv__mono_ms();
-	int64_t delta = s->next_ms - now_epoch;
-	uint64_t due = delta <= 0 ? now : now + (uint64_t)delta;
+	uint64_t mono = nv__mono_ns(), due;
+	int64_t now = epoch_ns();
+	int64_t delta = s->next_ms - now / 1000000; /* ms */
+	if (delta >= (int64_t)1 << 40) { /* decades: precision moot */
+		due = mono / 1000000 + (uint64_t)delta + 1;
+	} else {
+		int64_t left = s->at_ns	   ? s->at_ns - now
+			       : delta > 0 ? s->next_ms * 1000000 - now
+					   : 0;
+		due = left <= 0 ? mono / 1000000
+				: (mono + (uint64_t)left + 999999) / 1000000;
+	}
 	nv_timer_init(&s->timer, fire, s);
 	if (nv_wheel_add(e->sched->wheel, &s->timer, due) == 0)
 		s->armed = true;
@@ -454,11 +476,18 @@ nv_schedule_add(nv_engine *e, const char *task, const void *args, size_t len,
 		}
 		s->kind = NV_SCHED_INTERVAL;
 		s->interval_ms = when->interval_ms;
-		s->start_ms = now + (int64_t)when->interval_ms;
+		s->start_ms = now + 1 + (int64_t)when->interval_ms;
 		s->next_ms = s->start_ms;
 	} else {
 		s->kind = NV_SCHED_ONCE;
-		s->next_ms = when->at_ms ? when->at_ms : now + when->in_ms;
+		if (when->in_ms != 0 && when->in_ms < (int64_t)1 << 40) {
+			s->at_ns = epoch_ns() + when->in_ms * 1000000;
+			s->next_ms = s->at_ns / 1000000;
+		} else if (when->in_ms != 0) { /* decades: ns moot */
+			s->next_ms = now + 1 + when->in_ms;
+		} else {
+			s->next_ms = when->at_ms;
+		}
 		s->past = when->at_ms != 0 && when->at_ms < now;
 	}
 	if ((m = nv__calloc(1, sizeof(*m))) == NULL) {
