@@ -4,8 +4,10 @@
  *
  * nv_schedule_add validates and compiles the request on the caller's
  * thread (cron parsed once, zone checked), registers the schedule in a
- * small mutex-protected table (add/cancel/list are rare; firing never
- * takes the mutex for long) and posts it to the scheduler thread, which
+ * mutex-protected table (an id-ordered list plus an id hash: add, cancel
+ * and a fire's removal are O(1) whatever the number of live schedules;
+ * the mutex is held for a few pointer writes) and posts it to the
+ * scheduler thread, which
  * arms its timer. When a timer fires, the scheduler creates a job and
  * pushes it on the priority ring (workers pop it before ordinary work),
  * then re-arms interval and cron schedules from inside the callback; a
@@ -14,7 +16,8 @@
  *
  * Time: schedules speak epoch milliseconds (UTC); the wheel runs on the
  * monotonic clock. Each arm converts the remaining epoch delay into a
- * monotonic deadline, so a wall-clock step affects only the next arm.
+ * monotonic deadline (at ns precision, rounded up to the tick: a run is
+ * never early), so a wall-clock step affects only the next arm.
  * Interval schedules run at a fixed rate from their start: run k is due at
  * start + k * interval; when the engine falls behind, missed runs are
  * skipped, never bunched, and the rate does not drift.
@@ -39,24 +42,36 @@ struct nv_sched {
 	nv_schedule_kind kind;
 	int64_t start_ms; /* interval: epoch ms of run 0 */
 	uint64_t interval_ms;
-	int64_t next_ms;  /* epoch ms of the next run */
-	uint64_t fired;   /* runs dispatched */
-	bool cancelled;   /* set under the table mutex */
-	bool armed;       /* scheduler thread only */
+	int64_t next_ms; /* epoch ms of the next run */
+	int64_t at_ns;	 /* in_ms one-off: exact epoch ns of its run, else 0 */
+	uint64_t fired;	 /* runs dispatched */
+	bool cancelled;	 /* set under the table mutex */
+	bool armed;	 /* scheduler thread only */
+	bool past;	 /* once: its time had passed when it was given to
+			    us (at_ms in the past, or missed while down) */
 	nv_cron cron;
 	char cron_text[128];
 	char tz[64];
-	struct nv_sched *next; /* table chain */
+	struct nv_sched *next, *prev; /* table list, ordered by id */
+	struct nv_sched *hnext;	      /* table hash chain */
 	size_t len;
 	unsigned char args[];
 };
 
+/* Live schedules: a list ordered by id (for nv_schedule_list) with a
+ * tail, so adds append in O(1), and an id hash (for cancel); both under
+ * mu. The hash doubles when it holds as many schedules as buckets. */
 struct nv_sched_table {
 	pthread_mutex_t mu;
-	struct nv_sched *head; /* ordered by id */
+	struct nv_sched *head, *tail;
+	struct nv_sched **hash; /* nbuckets (2^k) chains */
+	size_t nbuckets;
 	uint64_t next_id;
 	size_t count;
 };
+
+#define NV_SCHED_HASH0 64
+#define NV_SCHED_MAX_MS ((int64_t)1 << 61) /* |at_ms|, in_ms: 73 My */
 
 int
 nv__schedules_init(nv_engine *e)
@@ -64,6 +79,12 @@ nv__schedules_init(nv_engine *e)
 	struct nv_sched_table *t = nv__calloc(1, sizeof(*t));
 	if (t == NULL)
 		return NV_ENOMEM;
+	t->hash = nv__calloc(NV_SCHED_HASH0, sizeof(*t->hash));
+	if (t->hash == NULL) {
+		nv__free(t);
+		return NV_ENOMEM;
+	}
+	t->nbuckets = NV_SCHED_HASH0;
 	pthread_mutex_init(&t->mu, NULL);
 	t->next_id = 1;
 	e->sched->schedules = t;
@@ -81,6 +102,7 @@ nv__schedules_free(nv_engine *e)
 		nv__free(s);
 	}
 	pthread_mutex_destroy(&t->mu);
+	nv__free(t->hash);
 	nv__free(t);
 	e->sched->schedules = NULL;
 }
@@ -98,16 +120,86 @@ nv__schedules_stop(nv_engine *e)
 	pthread_mutex_unlock(&t->mu);
 }
 
+static inline struct nv_sched **
+bucket(struct nv_sched_table *t, nv_schedule_id id)
+{
+	return &t->hash[id & (t->nbuckets - 1)]; /* ids are sequential */
+}
+
+/* Doubles the hash (mutex held); on no memory the chains just grow. */
+static void
+grow_locked(struct nv_sched_table *t)
+{
+	size_t nb = t->nbuckets * 2;
+	struct nv_sched **h = nv__calloc(nb, sizeof(*h));
+	if (h == NULL)
+		return;
+	for (size_t i = 0; i < t->nbuckets; i++)
+		for (struct nv_sched *s = t->hash[i], *n; s != NULL; s = n) {
+			n = s->hnext;
+			s->hnext = h[s->id & (nb - 1)];
+			h[s->id & (nb - 1)] = s;
+		}
+	nv__free(t->hash);
+	t->hash = h;
+	t->nbuckets = nb;
+}
+
+/* Inserts s in id order (mutex held): O(1) for the newest id. */
+static void
+link_locked(struct nv_sched_table *t, struct nv_sched *s)
+{
+	struct nv_sched *after = t->tail;
+	while (after != NULL && after->id > s->id)
+		after = after->prev;
+	s->prev = after;
+	s->next = after ? after->next : t->head;
+	if (s->next != NULL)
+		s->next->prev = s;
+	else
+		t->tail = s;
+	if (after != NULL)
+		after->next = s;
+	else
+		t->head = s;
+	if (t->count >= t->nbuckets)
+		grow_locked(t);
+	struct nv_sched **b = bucket(t, s->id);
+	s->hnext = *b;
+	*b = s;
+	t->count++;
+}
+
 /* Removes s from the table (mutex held). */
 static void
 unlink_locked(struct nv_sched_table *t, struct nv_sched *s)
 {
-	for (struct nv_sched **pp = &t->head; *pp != NULL; pp = &(*pp)->next)
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		t->head = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	else
+		t->tail = s->prev;
+	for (struct nv_sched **pp = bucket(t, s->id); *pp != NULL;
+	     pp = &(*pp)->hnext)
 		if (*pp == s) {
-			*pp = s->next;
-			t->count--;
-			return;
+			*pp = s->hnext;
+			break;
 		}
+	s->next = s->prev = s->hnext = NULL;
+	t->count--;
+}
+
+/* The live schedule with that id, or NULL (mutex held). */
+static struct nv_sched *
+find_locked(struct nv_sched_table *t, nv_schedule_id id)
+{
+	struct nv_sched *s = *bucket(t, id);
+	while (s != NULL && s->id != id)
+		s = s->hnext;
+	return s;
 }
 
 /* The schedule's spec as stored in SCHED_ADDED's aux. */
@@ -158,8 +250,8 @@ next_run(struct nv_sched *s, int64_t after, int64_t *next)
 	switch (s->kind) {
 	case NV_SCHED_INTERVAL: {
 		int64_t iv = (int64_t)s->interval_ms;
-		int64_t k = after < s->start_ms ? 0
-						: (after - s->start_ms) / iv + 1;
+		int64_t k =
+		    after < s->start_ms ? 0 : (after - s->start_ms) / iv + 1;
 		*next = s->start_ms + k * iv;
 		return true;
 	}
@@ -173,14 +265,34 @@ next_run(struct nv_sched *s, int64_t after, int64_t *next)
 
 static void fire(nv_timer *tm, void *arg);
 
-/* Scheduler thread: arms s for s->next_ms. */
+static int64_t
+epoch_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Scheduler thread: arms s for its next run (s->next_ms, or s->at_ns for
+ * an in_ms one-off). The epoch delay is converted at nanosecond precision
+ * and the monotonic deadline rounded up to the wheel's tick, so a run is
+ * never early (whole-ms reads of the two clocks made it up to 2 ms early
+ * against add time + in_ms). */
 static void
 arm(nv_engine *e, struct nv_sched *s)
 {
-	int64_t now_epoch = nv__epoch_ms();
-	uint64_t now = nv__mono_ms();
-	int64_t delta = s->next_ms - now_epoch;
-	uint64_t due = delta <= 0 ? now : now + (uint64_t)delta;
+	uint64_t mono = nv__mono_ns(), due;
+	int64_t now = epoch_ns();
+	int64_t delta = s->next_ms - now / 1000000; /* ms */
+	if (delta >= (int64_t)1 << 40) { /* decades: precision moot */
+		due = mono / 1000000 + (uint64_t)delta + 1;
+	} else {
+		int64_t left = s->at_ns	   ? s->at_ns - now
+			       : delta > 0 ? s->next_ms * 1000000 - now
+					   : 0;
+		due = left <= 0 ? mono / 1000000
+				: (mono + (uint64_t)left + 999999) / 1000000;
+	}
 	nv_timer_init(&s->timer, fire, s);
 	if (nv_wheel_add(e->sched->wheel, &s->timer, due) == 0)
 		s->armed = true;
@@ -222,6 +334,8 @@ fire(nv_timer *tm, void *arg)
 
 	(void)tm;
 	s->armed = false;
+	if (e->sched->draining)
+		return; /* stopping: no dispatch, no re-arm (see above) */
 	pthread_mutex_lock(&t->mu);
 	if (s->cancelled) {
 		pthread_mutex_unlock(&t->mu);
@@ -257,8 +371,10 @@ nv__schedule_msg(nv_engine *e, struct nv_msg *m)
 		/* Cancelled before we saw it: the CANCEL message (behind this
 		 * one in the FIFO inbox) frees it. */
 		bool cancelled = s->cancelled;
-		if (!cancelled && s->kind == NV_SCHED_ONCE &&
-		    s->next_ms < nv__epoch_ms() &&
+		/* Only a time already past when the schedule was added or
+		 * restored is a misfire: an in_ms schedule whose add message
+		 * we reach late (or before start) still runs. */
+		if (!cancelled && s->past &&
 		    e->cfg.misfire == NV_MISFIRE_SKIP) {
 			unlink_locked(t, s);
 			skip = true;
@@ -269,7 +385,12 @@ nv__schedule_msg(nv_engine *e, struct nv_msg *m)
 				 "skipped (misfire policy skip)",
 				 (unsigned long long)s->id);
 			nv__free(s);
-		} else if (!cancelled) {
+		} else if (!cancelled && !e->sched->draining) {
+			/* Not while stopping: the final advance fires every
+			 * armed timer, and an interval re-armed from its
+			 * callback would fire again in that advance, forever.
+			 * Left unarmed, it stays in the table (freed with it;
+			 * with a store, recovered at the next start). */
 			arm(e, s);
 		}
 	} else if (m->kind == NV_MSG_SCHED_CANCEL) {
@@ -308,8 +429,9 @@ nv_schedule_add(nv_engine *e, const char *task, const void *args, size_t len,
 		return NV_EINVAL;
 	set = (when->at_ms != 0) + (when->in_ms != 0) +
 	      (when->interval_ms != 0) + (when->cron != NULL);
-	if (set != 1 || when->in_ms < 0)
-		return NV_EINVAL;
+	if (set != 1 || when->in_ms < 0 || when->in_ms > NV_SCHED_MAX_MS ||
+	    when->at_ms > NV_SCHED_MAX_MS || when->at_ms < -NV_SCHED_MAX_MS)
+		return NV_EINVAL; /* (beyond that, now + in_ms overflows) */
 	if (when->timezone != NULL && when->cron == NULL)
 		return NV_EINVAL;
 	if (__atomic_load_n(&e->state, __ATOMIC_ACQUIRE) >= NV_ENG_STOPPING)
@@ -354,11 +476,19 @@ nv_schedule_add(nv_engine *e, const char *task, const void *args, size_t len,
 		}
 		s->kind = NV_SCHED_INTERVAL;
 		s->interval_ms = when->interval_ms;
-		s->start_ms = now + (int64_t)when->interval_ms;
+		s->start_ms = now + 1 + (int64_t)when->interval_ms;
 		s->next_ms = s->start_ms;
 	} else {
 		s->kind = NV_SCHED_ONCE;
-		s->next_ms = when->at_ms ? when->at_ms : now + when->in_ms;
+		if (when->in_ms != 0 && when->in_ms < (int64_t)1 << 40) {
+			s->at_ns = epoch_ns() + when->in_ms * 1000000;
+			s->next_ms = s->at_ns / 1000000;
+		} else if (when->in_ms != 0) { /* decades: ns moot */
+			s->next_ms = now + 1 + when->in_ms;
+		} else {
+			s->next_ms = when->at_ms;
+		}
+		s->past = when->at_ms != 0 && when->at_ms < now;
 	}
 	if ((m = nv__calloc(1, sizeof(*m))) == NULL) {
 		nv__free(s);
@@ -367,12 +497,7 @@ nv_schedule_add(nv_engine *e, const char *task, const void *args, size_t len,
 	t = e->sched->schedules;
 	pthread_mutex_lock(&t->mu);
 	s->id = t->next_id++;
-	/* Append (ids grow, the list stays ordered). */
-	struct nv_sched **pp = &t->head;
-	while (*pp != NULL)
-		pp = &(*pp)->next;
-	*pp = s;
-	t->count++;
+	link_locked(t, s); /* the newest id: appended */
 	pthread_mutex_unlock(&t->mu);
 	persist(e, s, NV_REC_SCHED_ADDED, s->next_ms);
 	if (out_id != NULL)
@@ -396,9 +521,7 @@ nv_schedule_cancel(nv_engine *e, nv_schedule_id id)
 		return NV_ENOMEM;
 	t = e->sched->schedules;
 	pthread_mutex_lock(&t->mu);
-	for (s = t->head; s != NULL && s->id != id; s = s->next)
-		;
-	if (s == NULL) {
+	if ((s = find_locked(t, id)) == NULL) {
 		pthread_mutex_unlock(&t->mu);
 		nv__free(m);
 		return NV_ENOENT;
@@ -416,8 +539,7 @@ nv_schedule_cancel(nv_engine *e, nv_schedule_id id)
 }
 
 int
-nv_schedule_list(nv_engine *e, nv_schedule_info *out, size_t cap,
-		 size_t *count)
+nv_schedule_list(nv_engine *e, nv_schedule_info *out, size_t cap, size_t *count)
 {
 	struct nv_sched_table *t;
 	size_t i = 0;
@@ -491,7 +613,8 @@ nv__schedule_restore(nv_engine *e, nv_schedule_id id, const char *task,
 			goto bad;
 		memcpy(s->tz, tz, (size_t)(colon - tz));
 		snprintf(s->cron_text, sizeof(s->cron_text), "%s", colon + 1);
-		if (nv__cron_parse(&s->cron, s->cron_text, err, sizeof(err)) != 0)
+		if (nv__cron_parse(&s->cron, s->cron_text, err, sizeof(err)) !=
+		    0)
 			goto bad;
 		s->kind = NV_SCHED_CRON;
 	} else if (strcmp(spec, "once") == 0) {
@@ -525,17 +648,13 @@ nv__schedule_restore(nv_engine *e, nv_schedule_id id, const char *task,
 		}
 	}
 	s->next_ms = due;
+	s->past = s->kind == NV_SCHED_ONCE && due < now;
 	if ((m = nv__calloc(1, sizeof(*m))) == NULL) {
 		nv__free(s);
 		return NV_ENOMEM;
 	}
 	pthread_mutex_lock(&t->mu);
-	struct nv_sched **pp = &t->head;
-	while (*pp != NULL && (*pp)->id < id)
-		pp = &(*pp)->next;
-	s->next = *pp;
-	*pp = s;
-	t->count++;
+	link_locked(t, s);
 	if (id >= t->next_id)
 		t->next_id = id + 1;
 	pthread_mutex_unlock(&t->mu);

@@ -27,6 +27,8 @@
 
 static __thread bool on_sched_thread;
 
+#define NV_SCHED_MAX_SLEEP_MS 3600000ll /* longest single wait */
+
 /* ThreadSanitizer cannot see liburcu's inline-asm atomics, so it would
  * take every hand-off through the inbox for a race. In TSan builds the
  * inbox operations run under one mutex, which TSan understands; release
@@ -241,12 +243,20 @@ sched_main(void *arg)
 			continue;
 		}
 		uint64_t next = nv_wheel_next_deadline(s->wheel);
-		uint64_t now = nv__mono_ms();
+		uint64_t now_ns = nv__mono_ns(), now = now_ns / 1000000;
 		if (next == UINT64_MAX)
 			nv__ec_wait(&s->ec, key, -1);
 		else if (next > now)
+			/* Until the deadline's tick itself, counted from now_ns
+			 * (counted from the start of the current millisecond,
+			 * it woke up to 1 ms late). At most an hour at a time:
+			 * a deadline centuries out (timers go up to 2^63 ms)
+			 * overflowed the microseconds into a busy loop. */
 			nv__ec_wait_us(&s->ec, key,
-				       (int64_t)(next - now) * 1000);
+				       next - now < NV_SCHED_MAX_SLEEP_MS
+					       ? (int64_t)(next * 1000000 - now_ns +
+							   999) / 1000
+					       : NV_SCHED_MAX_SLEEP_MS * 1000);
 		else
 			nv__ec_cancel(&s->ec);
 	}
