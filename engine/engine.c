@@ -161,6 +161,24 @@ workers_live(nv_engine *e)
 }
 
 static bool
+worker_busy(struct nv_worker *w)
+{
+	return (__atomic_load_n(&w->word, __ATOMIC_ACQUIRE) & 3) !=
+	       NV_SLOT_IDLE;
+}
+
+static bool
+any_running(nv_engine *e)
+{
+	for (unsigned i = 0; i < e->nslots; i++)
+		if (__atomic_load_n(&e->workers[i].state, __ATOMIC_ACQUIRE) ==
+			    1 &&
+		    worker_busy(&e->workers[i]))
+			return true;
+	return false;
+}
+
+static bool
 drained(nv_engine *e)
 {
 	if (nv_ring_size(e->ring) || nv_ring_size(e->prio) ||
@@ -208,6 +226,18 @@ nv_engine_stop(nv_engine *e, uint32_t grace_ms)
 		}
 		nv__ec_wait(&e->done, key,
 			    (int64_t)(end - now < 10 ? end - now : 10));
+	}
+	/* Nothing queued but a worker still flagged as holding: it is between
+	 * two pops or in its idle spin (microseconds). Give it a moment
+	 * rather than call the stop incomplete; a worker inside a job stays
+	 * busy and is counted below. */
+	uint64_t tend = nv__mono_ms() + 20;
+	while (started && !drained(e) && nv_ring_size(e->ring) == 0 &&
+	       nv_ring_size(e->prio) == 0 &&
+	       __atomic_load_n(&e->backlog_n, __ATOMIC_ACQUIRE) == 0 &&
+	       !any_running(e) && nv__mono_ms() < tend) {
+		struct timespec ts = { 0, 200000 };
+		nanosleep(&ts, NULL);
 	}
 	bool complete = !started || drained(e);
 	__atomic_store_n(&e->quit, 1, __ATOMIC_SEQ_CST);

@@ -461,9 +461,9 @@ static void
 set_holding(struct nv_worker *w, uint32_t v)
 {
 	__atomic_store_n(&w->holding, v, __ATOMIC_SEQ_CST);
-	/* Orders the store before this worker's next ring pop (a relaxed
-	 * CAS): pairs with the acquire ring reads in drained(). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* Full barrier: orders the store before this worker's next ring pop
+	 * (a relaxed CAS); pairs with the acquire ring reads in drained(). */
+	(void)nv__dekker_load(&w->holding);
 }
 
 static void *
