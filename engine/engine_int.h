@@ -29,6 +29,20 @@
 #include "lockfree/park.h"
 #include "nuvom.h"
 
+/* ThreadSanitizer cannot see the orderings inside liburcu (inline asm,
+ * not instrumented): a node published by cds_lfht_add and found by a
+ * lookup looks like a race. In TSan builds these annotations restate the
+ * publication (release before add, acquire in the match callback); in
+ * release builds they are nothing. */
+#ifdef NUVOM_TSAN
+#include <sanitizer/tsan_interface.h>
+#define NV_TSAN_PUBLISH(p) __tsan_release((void *)(p))
+#define NV_TSAN_CONSUME(p) __tsan_acquire((void *)(p))
+#else
+#define NV_TSAN_PUBLISH(p) ((void)0)
+#define NV_TSAN_CONSUME(p) ((void)0)
+#endif
+
 #define NV_CL 64
 #define NV_MAX_OBSERVERS 16
 #define NV_INLINE_ARGS 48 /* args up to this size live in the job record */

@@ -315,6 +315,7 @@ static int
 match_id(struct cds_lfht_node *node, const void *key)
 {
 	const nv_jobx *x = caa_container_of(node, nv_jobx, node);
+	NV_TSAN_CONSUME(x);
 	return x->core.id == *(const uint64_t *)key;
 }
 
@@ -399,6 +400,7 @@ nv__job_table_add(nv_engine *e, nv_job *j)
 {
 	nv_jobx *x = nv__jobx(j);
 	urcu_memb_read_lock();
+	NV_TSAN_PUBLISH(x);
 	cds_lfht_add(e->jobs, id_hash(j->id), &x->node);
 	urcu_memb_read_unlock();
 	return 0;

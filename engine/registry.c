@@ -37,6 +37,7 @@ match_name(struct cds_lfht_node *node, const void *k)
 {
 	const struct nv_task *t = caa_container_of(node, struct nv_task, node);
 	const struct key *key = k;
+	NV_TSAN_CONSUME(t);
 	return t->name_len == key->len && memcmp(t->name, key->name, key->len) == 0;
 }
 
@@ -188,6 +189,7 @@ nv_task_register(nv_engine *e, const char *name, nv_task_fn fn,
 	e->all_tasks = t;
 	urcu_memb_read_lock();
 	/* cds_lfht_add publishes the node with the ordering readers need. */
+	NV_TSAN_PUBLISH(t);
 	cds_lfht_add(e->tasks, h, &t->node);
 	urcu_memb_read_unlock();
 	pthread_mutex_unlock(&e->reg_mu);

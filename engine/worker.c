@@ -177,8 +177,10 @@ fail_attempt(nv_engine *e, nv_job *j, struct nv_taskdef *def, char *error,
 		NV_STAT_ADD(*retried, 1);
 		if (delay == 0)
 			nv__job_requeue(e, j);
-		else
-			nv__sched_retry(e, j, nv__mono_ms() + delay);
+		else /* rounded up: a retry never runs early */
+			nv__sched_retry(e, j,
+					(nv__mono_ns() + 999999) / 1000000 +
+						delay);
 		return;
 	}
 	if (j->flags & NV_JOB_TRACKED) {
