@@ -331,9 +331,11 @@ suite_engine(nvb_ctx *ctx)
 		"nv_delay 2 producers (stored)", "pool 1 producer",
 		"pool 2 producers"
 	};
-	uint64_t n = ctx->quick ? 1000000 : 4000000;
+	uint64_t n = ctx->quick ? 300000 : 4000000;
 	double v[R_N][32], med[R_N];
 	int reps = ctx->reps > 32 ? 32 : ctx->reps;
+	if (ctx->quick && reps > 3)
+		reps = 3; /* quick mode stays under a minute overall */
 
 	nvb_section("engine: no-op jobs end to end, 2 workers (median of reps)");
 	for (int r = 0; r < reps; r++) {
@@ -357,8 +359,8 @@ suite_engine(nvb_ctx *ctx)
 		   med[R_P1] > 0 ? med[R_MAP] / med[R_P1] : 0, "x");
 
 	nvb_section("engine: delay-to-start latency");
-	uint64_t k = ctx->quick ? 20000 : 100000;
-	uint64_t kp = ctx->quick ? 300 : 2000;
+	uint64_t k = ctx->quick ? 5000 : 100000;
+	uint64_t kp = ctx->quick ? 200 : 2000;
 	uint64_t *buf = calloc(n > k ? n : k, sizeof(uint64_t));
 	pingpong(false, k, 0, buf);
 	report_lat(ctx, "nuvom spinning", buf, k);

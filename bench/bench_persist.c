@@ -365,9 +365,9 @@ static void
 suite_persist(nvb_ctx *ctx)
 {
 	uint64_t nmax = ctx->quick ? 600000 : 4000000;
-	uint64_t rn = ctx->quick ? 200000 : 1000000;
+	uint64_t rn = ctx->quick ? 100000 : 1000000;
 	int reps = ctx->quick ? 3 : (ctx->reps > 15 ? 15 : ctx->reps);
-	double target = ctx->quick ? 0.5 : 3.0; /* seconds per run */
+	double target = ctx->quick ? 0.25 : 3.0; /* seconds per run */
 	double v[NCFG][16], med[NCFG];
 	uint64_t ncfg[NCFG];
 	struct result last[NCFG];
