@@ -12,7 +12,7 @@
  *    (bench/baseline_pool.c). Cancel is by pointer (no id lookup).
  * Both copy 16 bytes of args per schedule and run the same job function.
  *
- * Cases (details and measured numbers in bench/README-schedule.md):
+ * Cases (details and measured numbers in bench/README.md (schedule section)):
  *  - add / cancel with N live far-future schedules (N = 1k, 100k; 1M with
  *    --full): M adds then M cancels, caller-side ns each, and ns per
  *    add+cancel pair "settled": until a barrier (a schedule due now) has
