@@ -21,6 +21,9 @@ cmake --build build -j"$J"
 step "release tests"
 (cd build && ctest --output-on-failure -j2)
 
+step "install: pkg-config and find_package consumers"
+bash scripts/check-install.sh
+
 if [ "${NV_SKIP_BENCH:-0}" != 1 ]; then
 	step "benchmark gate (quick)"
 	./build/bench/nuvom-bench --quick --gate --json build/bench.json
