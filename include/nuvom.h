@@ -144,8 +144,12 @@ int nv_engine_start(nv_engine *e);
 
 /* Stops intake (later dispatches get NV_ESTOPPED), lets queued and running
  * jobs finish for up to grace_ms, flushes persisters, joins the threads it
- * can. Returns 0, or NV_ETIMEDOUT when jobs were still running at the end
- * of the grace period (they are abandoned; their results are discarded). */
+ * can. nv_ctx_cancelled() is true for running jobs from the start of the
+ * stop. Returns 0, or NV_ETIMEDOUT when jobs were still running or still
+ * queued at the end of the grace period (running ones are abandoned and
+ * their results discarded; queued ones stay queued: with a persistent
+ * queue backend they run after the next start). Retries and schedules
+ * waiting on the timer wheel do not delay a stop. */
 int nv_engine_stop(nv_engine *e, uint32_t grace_ms);
 
 /* Stops (grace 0) if needed and frees everything. */
