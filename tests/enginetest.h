@@ -322,4 +322,31 @@ et_capture_end(struct et_capture *c)
 	return buf;
 }
 
+
+#ifdef ET_SHARED_TASKS
+/* Tasks and state several engine test binaries use (each binary gets its
+ * own copy; define ET_SHARED_TASKS before including this header). */
+static struct et_gate gate;
+static int g_runs; /* atomic: task executions */
+
+static __attribute__((unused)) int
+t_noop(nv_ctx *c, const void *args, size_t len)
+{
+	(void)c;
+	(void)args;
+	(void)len;
+	__atomic_add_fetch(&g_runs, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static __attribute__((unused)) int
+t_gate(nv_ctx *c, const void *args, size_t len)
+{
+	(void)args;
+	(void)len;
+	et_gate_pass(&gate);
+	return nv_ctx_set_result(c, "gated", 6);
+}
+#endif /* ET_SHARED_TASKS */
+
 #endif /* NV_ENGINETEST_H */

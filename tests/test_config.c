@@ -20,47 +20,12 @@
 
 #include "engine/config_int.h"
 
-static void
-clear_nuvom_env(void)
-{
-	char names[64][128];
-	int n;
-	do {
-		n = 0;
-		for (char **e = environ; e && *e && n < 64; e++) {
-			const char *eq = strchr(*e, '=');
-			size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
-			if (strncmp(*e, "NUVOM_", 6) != 0 || len >= 128)
-				continue;
-			memcpy(names[n], *e, len);
-			names[n++][len] = '\0';
-		}
-		for (int i = 0; i < n; i++)
-			unsetenv(names[i]);
-	} while (n > 0);
-}
-
-static int
-env_setup(void **state)
-{
-	(void)state;
-	clear_nuvom_env();
-	return 0;
-}
-
-static int
-env_teardown(void **state)
-{
-	(void)state;
-	clear_nuvom_env();
-	return 0;
-}
 
 /* Fresh defaults + one variable from the environment. */
 static int
 load1(nv_config *c, const char *name, const char *value)
 {
-	clear_nuvom_env();
+	nv_test_clear_env("NUVOM_");
 	nv_config_init(c);
 	assert_int_equal(setenv(name, value, 1), 0);
 	return nv_config_from_env(c, NULL);
@@ -267,7 +232,7 @@ test_config_valid_words(void **state)
 	}
 	for (size_t i = 0; i < sizeof(pin_false) / sizeof(pin_false[0]); i++) {
 		c.pin_workers = true;
-		clear_nuvom_env();
+		nv_test_clear_env("NUVOM_");
 		assert_int_equal(setenv("NUVOM_PIN_WORKERS", pin_false[i], 1),
 				 0);
 		assert_int_equal(nv_config_from_env(&c, NULL), 0);
@@ -301,7 +266,7 @@ test_config_valid_strings(void **state)
 
 	memset(longest, 'p', sizeof(longest) - 1);
 	longest[sizeof(longest) - 1] = '\0';
-	clear_nuvom_env();
+	nv_test_clear_env("NUVOM_");
 	nv_config_init(&c);
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		assert_int_equal(setenv(vars[i], "/srv/nuvom dir/é/x.db", 1),
@@ -466,7 +431,7 @@ test_config_unknown_names(void **state)
 	assert_non_null(strstr(nv_config_error(), "unknown variable NUVOM_ "));
 
 	/* Not ours: other prefixes and other case are ignored. */
-	clear_nuvom_env();
+	nv_test_clear_env("NUVOM_");
 	assert_int_equal(setenv("NUVOMX", "1", 1), 0);
 	assert_int_equal(setenv("nuvom_max_workers", "zz", 1), 0);
 	assert_int_equal(setenv("XNUVOM_MAX_WORKERS", "zz", 1), 0);
@@ -649,7 +614,7 @@ test_config_describe_round_trip(void **state)
 	assert_int_equal(setenv("NUVOM_FSYNC", "off", 1), 0);
 	assert_int_equal(nv_config_from_env(&a, NULL), 0);
 
-	clear_nuvom_env();
+	nv_test_clear_env("NUVOM_");
 	for (i = 0; nv__config_describe(&a, i, &name, val, sizeof(val)); i++)
 		assert_int_equal(setenv(name, val, 1), 0);
 	nv_config_init(&b);
@@ -677,7 +642,7 @@ test_config_describe_round_trip(void **state)
 int
 main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, nv_test_env_reset, nv_test_env_reset)
 	const struct CMUnitTest tests[] = {
 	    T(test_config_defaults),
 	    T(test_config_valid_numbers),

@@ -316,41 +316,6 @@ test_dotenv_small_error_buffer(void **state)
 
 /* ------------------------------------------- nv_config_from_env + file */
 
-static void
-clear_nuvom_env(void)
-{
-	char names[64][128];
-	int n;
-	do {
-		n = 0;
-		for (char **e = environ; e && *e && n < 64; e++) {
-			const char *eq = strchr(*e, '=');
-			size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
-			if (strncmp(*e, "NUVOM_", 6) != 0 || len >= 128)
-				continue;
-			memcpy(names[n], *e, len);
-			names[n++][len] = '\0';
-		}
-		for (int i = 0; i < n; i++)
-			unsetenv(names[i]);
-	} while (n > 0);
-}
-
-static int
-env_setup(void **state)
-{
-	(void)state;
-	clear_nuvom_env();
-	return 0;
-}
-
-static int
-env_teardown(void **state)
-{
-	(void)state;
-	clear_nuvom_env();
-	return 0;
-}
 
 static void
 write_file(const char *path, const char *text)
@@ -599,7 +564,7 @@ main(void)
 	    cmocka_unit_test(test_dotenv_huge_line_and_binary),
 	    cmocka_unit_test(test_dotenv_callback_stops),
 	    cmocka_unit_test(test_dotenv_small_error_buffer),
-#define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, nv_test_env_reset, nv_test_env_reset)
 	    T(test_dotenv_load_file),
 	    T(test_dotenv_env_overrides_file),
 	    T(test_dotenv_load_errors),

@@ -13,10 +13,9 @@
  * behaviour is about time (a wait timeout, idle CPU use).
  */
 #include "testutil.h"
+#define ET_SHARED_TASKS
 #include "enginetest.h"
 
-static struct et_gate gate;
-static int g_runs; /* atomic: task executions */
 
 /* ---------------------------------------------------------------- tasks */
 
@@ -87,15 +86,6 @@ t_result_then_fail(nv_ctx *c, const void *args, size_t len)
 	nv_ctx_set_result(c, "partial", 8);
 	nv_ctx_set_error(c, "gave up");
 	return 1;
-}
-
-static int
-t_gate(nv_ctx *c, const void *args, size_t len)
-{
-	(void)args;
-	(void)len;
-	et_gate_pass(&gate);
-	return nv_ctx_set_result(c, "gated", 6);
 }
 
 /* What t_ctx saw. */

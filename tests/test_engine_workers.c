@@ -9,31 +9,11 @@
  * wide margin (under 5% of one core).
  */
 #include "testutil.h"
+#define ET_SHARED_TASKS
 #include "enginetest.h"
 
 #include <sched.h>
 
-static struct et_gate gate;
-static int g_runs; /* atomic: task executions */
-
-static int
-t_noop(nv_ctx *c, const void *args, size_t len)
-{
-	(void)c;
-	(void)args;
-	(void)len;
-	__atomic_add_fetch(&g_runs, 1, __ATOMIC_SEQ_CST);
-	return 0;
-}
-
-static int
-t_gate(nv_ctx *c, const void *args, size_t len)
-{
-	(void)args;
-	(void)len;
-	et_gate_pass(&gate);
-	return nv_ctx_set_result(c, "gated", 6);
-}
 
 /* A long job does not hold the jobs a worker popped with it while other
  * workers are idle. Queued before start, so one worker pops the gate job

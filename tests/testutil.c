@@ -81,3 +81,33 @@ nv_test_pin(unsigned cpu)
 	CPU_SET(cpu % (unsigned)n, &set);
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
+
+void
+nv_test_clear_env(const char *prefix)
+{
+	extern char **environ;
+	size_t plen = strlen(prefix);
+	char names[64][128];
+	int n;
+	do {
+		n = 0;
+		for (char **e = environ; e && *e && n < 64; e++) {
+			const char *eq = strchr(*e, '=');
+			size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+			if (strncmp(*e, prefix, plen) != 0 || len >= 128)
+				continue;
+			memcpy(names[n], *e, len);
+			names[n++][len] = '\0';
+		}
+		for (int i = 0; i < n; i++)
+			unsetenv(names[i]);
+	} while (n > 0);
+}
+
+int
+nv_test_env_reset(void **state)
+{
+	(void)state;
+	nv_test_clear_env("NUVOM_");
+	return 0;
+}

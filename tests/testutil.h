@@ -35,6 +35,12 @@ void nv_test_tmpdir(char *buf, size_t len, const char *tag);
 /* rm -rf of a test directory (only below /tmp or $TMPDIR). */
 void nv_test_rmrf(const char *path);
 
+/* Unsets every environment variable whose name starts with prefix. */
+void nv_test_clear_env(const char *prefix);
+
+/* cmocka setup/teardown: clears the NUVOM_* environment. */
+int nv_test_env_reset(void **state);
+
 /* Pins the calling thread to cpu % ncpu (best effort). */
 void nv_test_pin(unsigned cpu);
 
