@@ -151,29 +151,21 @@ nv_engine_start(nv_engine *e)
 }
 
 static bool
-workers_live(nv_engine *e)
-{
-	for (unsigned i = 0; i < e->nslots; i++)
-		if (__atomic_load_n(&e->workers[i].state, __ATOMIC_ACQUIRE) ==
-		    1)
-			return true;
-	return false;
-}
-
-static bool
 worker_busy(struct nv_worker *w)
 {
 	return (__atomic_load_n(&w->word, __ATOMIC_ACQUIRE) & 3) !=
 	       NV_SLOT_IDLE;
 }
 
+/* A live worker that is not inside a job: it is about to exit (it saw
+ * quit, or is waking up to see it). */
 static bool
-any_running(nv_engine *e)
+workers_leaving(nv_engine *e)
 {
 	for (unsigned i = 0; i < e->nslots; i++)
 		if (__atomic_load_n(&e->workers[i].state, __ATOMIC_ACQUIRE) ==
 			    1 &&
-		    worker_busy(&e->workers[i]))
+		    !worker_busy(&e->workers[i]))
 			return true;
 	return false;
 }
@@ -227,35 +219,22 @@ nv_engine_stop(nv_engine *e, uint32_t grace_ms)
 		nv__ec_wait(&e->done, key,
 			    (int64_t)(end - now < 10 ? end - now : 10));
 	}
-	/* Nothing queued but a worker still flagged as holding: it is between
-	 * two pops or in its idle spin (microseconds). Give it a moment
-	 * rather than call the stop incomplete; a worker inside a job stays
-	 * busy and is counted below. */
-	uint64_t tend = nv__mono_ms() + 20;
-	while (started && !drained(e) && nv_ring_size(e->ring) == 0 &&
-	       nv_ring_size(e->prio) == 0 &&
-	       __atomic_load_n(&e->backlog_n, __ATOMIC_ACQUIRE) == 0 &&
-	       !any_running(e) && nv__mono_ms() < tend) {
-		struct timespec ts = { 0, 200000 };
-		nanosleep(&ts, NULL);
-	}
 	bool complete = !started || drained(e);
 	__atomic_store_n(&e->quit, 1, __ATOMIC_SEQ_CST);
 	nv__ec_notify(&e->not_empty, INT_MAX);
 	/* Workers leave as soon as their hands are empty: after quit they
-	 * take no new job and hand back the rest of their batch. Wait for
-	 * that briefly (longer when drained: then nobody is inside a job
-	 * and only wake-up latency counts), then join the workers that
+	 * take no new job and hand back the rest of their batch. Wait (up
+	 * to 2 s) for the ones not inside a job, then join those that
 	 * left. Never join a live one: a worker between two jobs used to be
 	 * joined and then ran into a job that did not return, and stop
 	 * never returned. */
-	uint64_t jend = nv__mono_ms() + (complete ? 2000 : 100);
-	while (started && workers_live(e)) {
+	uint64_t jend = nv__mono_ms() + 2000;
+	while (started && workers_leaving(e)) {
 		uint64_t now = nv__mono_ms();
 		if (now >= jend)
 			break;
 		uint32_t key = nv__ec_prepare(&e->done);
-		if (!workers_live(e)) {
+		if (!workers_leaving(e)) {
 			nv__ec_cancel(&e->done);
 			break;
 		}
@@ -276,6 +255,14 @@ nv_engine_stop(nv_engine *e, uint32_t grace_ms)
 		}
 		pthread_mutex_unlock(&e->spawn_mu);
 	}
+	/* What was abandoned is what is still queued once the workers are
+	 * gone (they hand unstarted jobs of their batch back to the ring):
+	 * exact, unlike the drained() estimate above, which may catch an
+	 * idle worker between raising and lowering its holding flag. */
+	if (started && !complete && busy == 0)
+		complete = nv_ring_size(e->ring) == 0 &&
+			   nv_ring_size(e->prio) == 0 &&
+			   __atomic_load_n(&e->backlog_n, __ATOMIC_ACQUIRE) == 0;
 	nv__sched_stop(e);
 	rc = nv__store_stop(e); /* flush and stop the persister */
 	__atomic_store_n(&e->state, NV_ENG_STOPPED, __ATOMIC_RELEASE);

@@ -322,11 +322,11 @@ match_id(struct cds_lfht_node *node, const void *key)
 int
 nv__jobs_init(nv_engine *e)
 {
-	/* Size the buckets for the retention up front (one pointer per
-	 * bucket, at most 2^22 = 32 MiB): growing a split-ordered table by
-	 * resizes while a million jobs stream through costs far more. */
+	/* Start with buckets for the retention, up to 2^16 (512 KiB), and let
+	 * the table grow beyond: pre-sizing a million buckets made every
+	 * engine pay 8 MiB and a long walk at close for a small gain. */
 	unsigned long buckets = 1024;
-	while (buckets < e->cfg.result_retention && buckets < (1ul << 22))
+	while (buckets < e->cfg.result_retention && buckets < (1ul << 16))
 		buckets <<= 1;
 	e->jobs = cds_lfht_new_flavor(buckets, buckets, 0,
 				      CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
@@ -335,8 +335,15 @@ nv__jobs_init(nv_engine *e)
 		return NV_ENOMEM;
 	cds_wfcq_init(&e->fin_head, &e->fin_tail);
 	e->gen = __atomic_add_fetch(&engine_gen, 1, __ATOMIC_RELAXED);
+	/* As many free records as the ring holds jobs: under saturation
+	 * every record is in flight, and a smaller recycle ring would send
+	 * the overflow back to jemalloc as remote frees (locks). */
+	size_t rcap = e->cfg.queue_capacity < ((size_t)1 << 20)
+			      ? e->cfg.queue_capacity
+			      : ((size_t)1 << 20);
 	for (int c = 0; c < 2; c++)
-		if (nv_ring_create(&e->recycle[c], 4096) != 0)
+		if (nv_ring_create(&e->recycle[c], rcap < 4096 ? 4096 : rcap) !=
+		    0)
 			return NV_ENOMEM;
 	return 0;
 }

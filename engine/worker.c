@@ -468,6 +468,20 @@ set_holding(struct nv_worker *w, uint32_t v)
 	(void)nv__dekker_load(&w->holding);
 }
 
+/* Pops with `holding` raised first (so that drained() never sees an
+ * empty ring and an empty-handed worker while this pop is in flight), and
+ * lowered again when nothing came: an idle, spinning worker holds
+ * nothing and does not delay a stop. */
+static size_t
+pop_held(nv_engine *e, struct nv_worker *w, nv_job **buf)
+{
+	set_holding(w, 1);
+	size_t n = pop_batch(e, buf);
+	if (n == 0)
+		set_holding(w, 0);
+	return n;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -492,7 +506,7 @@ worker_main(void *arg)
 		 * abandoned). */
 		if (__atomic_load_n(&e->quit, __ATOMIC_ACQUIRE))
 			break;
-		size_t n = pop_batch(e, buf);
+		size_t n = pop_held(e, w, buf);
 		if (n == 0) {
 			if (__atomic_load_n(&e->quit, __ATOMIC_ACQUIRE))
 				break;
@@ -500,23 +514,25 @@ worker_main(void *arg)
 				nv__cpu_relax();
 				if (i % 32 == 31)
 					sched_yield();
-				n = pop_batch(e, buf);
+				n = pop_held(e, w, buf);
 			}
 			if (n == 0) {
 				uint32_t key = nv__ec_prepare(&e->not_empty);
-				n = pop_batch(e, buf);
-				if (n == 0)
+				n = pop_held(e, w, buf);
+				if (n == 0) {
+					set_holding(w, 1);
 					j = steal(e, w);
+					if (j == NULL)
+						set_holding(w, 0);
+				}
 				if (n != 0 || j != NULL ||
 				    __atomic_load_n(&e->quit, __ATOMIC_ACQUIRE)) {
 					nv__ec_cancel(&e->not_empty);
 				} else {
-					/* Empty-handed: stop may count this
-					 * worker out while it sleeps. */
-					set_holding(w, 0);
+					/* Empty-handed (holding is 0): stop
+					 * may count this worker out. */
 					nv__ec_notify(&e->done, INT_MAX);
 					nv__ec_wait(&e->not_empty, key, -1);
-					set_holding(w, 1);
 					continue;
 				}
 				if (j != NULL) {
@@ -538,6 +554,13 @@ worker_main(void *arg)
 		if (n > 1)
 			nv__ec_notify(&e->not_empty, (int)(n - 1));
 		for (size_t i = 0; i < n; i++) {
+			/* The records were written on the dispatcher's core:
+			 * fetch the next one while this one runs (a stolen
+			 * entry makes it a harmless extra prefetch). */
+			if (i + 1 < n) {
+				__builtin_prefetch(buf[i + 1], 1, 3);
+				__builtin_prefetch((char *)buf[i + 1] + 64, 1, 3);
+			}
 			/* Claim entry i (NULL: an idle worker took it). */
 			j = __atomic_exchange_n(&w->batch[i], NULL,
 						__ATOMIC_ACQ_REL);
