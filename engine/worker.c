@@ -228,7 +228,9 @@ succeed(nv_engine *e, nv_job *j, void *result, size_t len)
 void
 nv__worker_timeout(nv_engine *e, struct nv_worker *w, uint64_t word)
 {
-	nv_job *j = w->job;
+	/* Relaxed: only trusted once the CAS below proves the word never
+	 * left this execution (then this is its job). */
+	nv_job *j = __atomic_load_n(&w->job, __ATOMIC_RELAXED);
 	struct nv_taskdef *def;
 	nv_timeout_policy pol;
 	char msg[128];
@@ -319,7 +321,8 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 		__atomic_store_n(&j->status, NV_RUNNING, __ATOMIC_RELEASE);
 		nv__jobx(j)->started_ms = nv__epoch_ms();
 	}
-	w->job = j;
+	/* Relaxed: published by the seq_cst store of the word below. */
+	__atomic_store_n(&w->job, j, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->deadline_ms, deadline, __ATOMIC_RELAXED);
 	/* seq_cst store, then seq_cst load of armed_ms: pairs with the
 	 * scheduler's store of armed_ms and re-load of the word, so a job is
