@@ -136,7 +136,6 @@ struct nv_worker {
 	unsigned index;
 	pthread_t thread;
 	int state;  /* atomic: 0 unused, 1 live, 2 exited (joinable) */
-	bool stuck; /* scheduler timed out its job; replaced */
 	/* Per-worker statistics (written by the worker only). */
 	uint64_t started __attribute__((aligned(NV_CL)));
 	uint64_t succeeded, failed, retried, timed_out;
@@ -293,7 +292,6 @@ void nv__sched_stop(nv_engine *e);
 void nv__sched_free(nv_engine *e);
 void nv__sched_retry(nv_engine *e, nv_job *j, uint64_t due_mono_ms);
 void nv__sched_poke(nv_engine *e); /* a worker asked for a re-arm */
-uint64_t nv__sched_now(nv_engine *e); /* mono ms */
 
 /* engine.c */
 void nv__emit(nv_engine *e, nv_event_type type, nv_job_id id,

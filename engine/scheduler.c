@@ -63,13 +63,6 @@ inbox_empty(struct nv_sched_state *s)
 	return empty;
 }
 
-uint64_t
-nv__sched_now(nv_engine *e)
-{
-	(void)e;
-	return nv__mono_ms();
-}
-
 static void
 post(nv_engine *e, struct nv_msg *m)
 {

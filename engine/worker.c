@@ -369,7 +369,6 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 				 __ATOMIC_RELEASE);
 		if (__atomic_fetch_sub(&j->hold, 2, __ATOMIC_ACQ_REL) == 3)
 			nv__job_free(j);
-		w->stuck = false;
 		unsigned stuck =
 			__atomic_sub_fetch(&e->stuck, 1, __ATOMIC_ACQ_REL);
 		unsigned live = __atomic_load_n(&e->live, __ATOMIC_ACQUIRE);
@@ -593,7 +592,6 @@ start_in_slot(nv_engine *e, struct nv_worker *w)
 {
 	int rc;
 	w->engine = e;
-	w->stuck = false;
 	/* Holding until it first parks: its first pops come before any
 	 * set_holding of its own (see drained() in engine.c). */
 	__atomic_store_n(&w->holding, 1, __ATOMIC_SEQ_CST);

@@ -18,15 +18,16 @@
  * on other slots, unlike rings that publish a shared tail in order (where
  * one preempted producer stalls every producer behind it).
  *
- * Differences from the textbook queue that matter for speed:
- *  - the read of the slot's seq before the claim is the only check (no
- *    read of the opposite index), and a failed CAS retries at the position
- *    it observed without reloading anything else;
- *  - the indices keep a private, line-local copy of the slot array pointer
- *    and mask so that a claim touches exactly two lines: the index and the
- *    slot;
+ * Differences from the textbook queue:
  *  - bulk operations scan ready slots with plain acquire loads and claim
- *    them at once.
+ *    them with one CAS;
+ *  - a thread that loses a claim CAS backs off briefly (1..16 pauses)
+ *    before retrying at the position it observed, so the winner keeps the
+ *    index line;
+ *  - each index is alone on its cache line and the slot pointer and mask
+ *    sit on a read-only line (a copy next to a contended index was
+ *    measured slower). Mapping neighbouring positions to different lines
+ *    was tried and cost throughput at 1P/1C, so slots are in order.
  *
  * Memory ordering (see each atomic below):
  *  - producer: store item (plain), then store-release seq = p + 1;
@@ -41,23 +42,13 @@
 #include "nuvom/ring.h"
 
 #include <stdint.h>
-#include <stdlib.h>
 
 #include "base/alloc.h"
 #include "nuvom/error.h"
 
 #define NV_CACHELINE 64
 #define NV_RING_MAX ((size_t)1 << 30)
-#define NV_SLOTS_PER_LINE_LOG2 2 /* 16-byte slots, 64-byte lines */
 
-/*
- * Slot of a position. Neighbouring positions go to different cache lines:
- * within each block of 16 positions, the two 2-bit fields of the index are
- * swapped, so positions p and p+1 sit on different lines and a line holds
- * p, p+4, p+8, p+12. A producer writing p+1 then no longer invalidates the
- * line a consumer is reading p from (the lock-step case of a ring that is
- * nearly empty or nearly full). shift is 0 (identity) for rings under 16.
- */
 /* Exponential pause after a lost CAS (1, 2, 4 .. 16 pauses). */
 static inline void
 backoff(unsigned *spins)
@@ -71,15 +62,6 @@ backoff(unsigned *spins)
 		*spins <<= 1;
 }
 
-static inline uint64_t
-slot_of(uint64_t pos, uint64_t mask, unsigned shift)
-{
-	uint64_t lo = ((uint64_t)1 << shift) - 1;
-	uint64_t swapped = (pos & ~((lo << shift) | lo)) |
-			   ((pos & lo) << shift) | ((pos >> shift) & lo);
-	return swapped & mask;
-}
-
 struct nv_slot {
 	uint64_t seq; /* atomic */
 	void *item;
@@ -89,7 +71,6 @@ struct nv_ring {
 	/* Read-only after create: shared clean by every thread. */
 	struct nv_slot *slots __attribute__((aligned(NV_CACHELINE)));
 	uint64_t mask;
-	unsigned shift;
 	size_t cap;
 	/* Producers' index, alone on its line (only CASed). */
 	uint64_t tail __attribute__((aligned(NV_CACHELINE))); /* atomic */
@@ -119,9 +100,8 @@ nv_ring_create(nv_ring **out, size_t capacity)
 	}
 	r->cap = cap;
 	r->mask = cap - 1;
-	r->shift = getenv("NV_REMAP") && cap >= 16 ? NV_SLOTS_PER_LINE_LOG2 : 0;
 	for (size_t i = 0; i < cap; i++)
-		r->slots[slot_of(i, cap - 1, r->shift)].seq = i;
+		r->slots[i].seq = i;
 	r->head = r->tail = 0;
 	/* Publication of the ring to other threads is the caller's job (it
 	 * passes the pointer through something that orders it). */
@@ -143,12 +123,11 @@ nv_ring_try_push(nv_ring *r, void *item)
 {
 	struct nv_slot *slots = r->slots;
 	uint64_t mask = r->mask;
-	unsigned shift = r->shift;
 	uint64_t pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 	unsigned spins = 1;
 
 	for (;;) {
-		struct nv_slot *s = &slots[slot_of(pos, mask, shift)];
+		struct nv_slot *s = &slots[pos & mask];
 		/* Acquire pairs with the consumer's release of seq = pos
 		 * (previous lap): its read of the old item is done. */
 		uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
@@ -182,12 +161,11 @@ nv_ring_try_pop(nv_ring *r, void **item)
 {
 	struct nv_slot *slots = r->slots;
 	uint64_t mask = r->mask;
-	unsigned shift = r->shift;
 	uint64_t pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 	unsigned spins = 1;
 
 	for (;;) {
-		struct nv_slot *s = &slots[slot_of(pos, mask, shift)];
+		struct nv_slot *s = &slots[pos & mask];
 		/* Acquire pairs with the producer's release of seq = pos+1. */
 		uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
 		int64_t dif = (int64_t)(seq - (pos + 1));
@@ -221,8 +199,8 @@ nv_ring_try_pop(nv_ring *r, void **item)
  * Returns the count (0: full/empty) and the first position in *first.
  */
 static size_t
-claim_run(uint64_t *index, struct nv_slot *slots, uint64_t mask, unsigned shift,
-	  size_t n, uint64_t off, uint64_t *first)
+claim_run(uint64_t *index, struct nv_slot *slots, uint64_t mask, size_t n,
+	  uint64_t off, uint64_t *first)
 {
 	uint64_t pos = __atomic_load_n(index, __ATOMIC_RELAXED);
 	size_t k;
@@ -232,16 +210,14 @@ claim_run(uint64_t *index, struct nv_slot *slots, uint64_t mask, unsigned shift,
 	for (;;) {
 		for (k = 0; k < n; k++) {
 			uint64_t p = pos + k;
-			uint64_t seq =
-			    __atomic_load_n(&slots[slot_of(p, mask, shift)].seq,
-					    __ATOMIC_ACQUIRE);
+			uint64_t seq = __atomic_load_n(&slots[p & mask].seq,
+						       __ATOMIC_ACQUIRE);
 			if (seq != p + off)
 				break;
 		}
 		if (k == 0) {
-			uint64_t seq = __atomic_load_n(
-			    &slots[slot_of(pos, mask, shift)].seq,
-			    __ATOMIC_ACQUIRE);
+			uint64_t seq = __atomic_load_n(&slots[pos & mask].seq,
+						       __ATOMIC_ACQUIRE);
 			if ((int64_t)(seq - (pos + off)) < 0)
 				return 0;
 			pos = __atomic_load_n(index, __ATOMIC_RELAXED);
@@ -261,11 +237,10 @@ nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
 {
 	struct nv_slot *slots = r->slots;
 	uint64_t mask = r->mask, pos = 0;
-	unsigned shift = r->shift;
-	size_t k = n ? claim_run(&r->tail, slots, mask, shift, n, 0, &pos) : 0;
+	size_t k = n ? claim_run(&r->tail, slots, mask, n, 0, &pos) : 0;
 
 	for (size_t i = 0; i < k; i++) {
-		struct nv_slot *s = &slots[slot_of(pos + i, mask, shift)];
+		struct nv_slot *s = &slots[(pos + i) & mask];
 		s->item = items[i];
 		/* Release per slot: consumers may take them one by one. */
 		__atomic_store_n(&s->seq, pos + i + 1, __ATOMIC_RELEASE);
@@ -278,11 +253,10 @@ nv_ring_pop_bulk(nv_ring *r, void **items, size_t n)
 {
 	struct nv_slot *slots = r->slots;
 	uint64_t mask = r->mask, pos = 0;
-	unsigned shift = r->shift;
-	size_t k = n ? claim_run(&r->head, slots, mask, shift, n, 1, &pos) : 0;
+	size_t k = n ? claim_run(&r->head, slots, mask, n, 1, &pos) : 0;
 
 	for (size_t i = 0; i < k; i++) {
-		struct nv_slot *s = &slots[slot_of(pos + i, mask, shift)];
+		struct nv_slot *s = &slots[(pos + i) & mask];
 		items[i] = s->item;
 		/* Release: the read above happens before the next lap's
 		 * producer reuses the slot. */
