@@ -20,18 +20,6 @@ nv__mono_ms(void)
 	return nv__mono_ns() / 1000000u;
 }
 
-/* Coarse monotonic milliseconds (a few ns, resolution
- * NV_COARSE_SLACK_MS or better): for deadlines that may be late by that
- * much but must never be early (add the slack). */
-#define NV_COARSE_SLACK_MS 4
-static inline uint64_t
-nv__mono_coarse_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static inline int64_t
 nv__epoch_ms(void)
 {

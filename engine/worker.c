@@ -304,9 +304,10 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 	uint64_t seq = ++*seqp;
 	uint32_t tmo = def->opts.timeout_ms ? def->opts.timeout_ms
 					    : e->cfg.job_timeout_ms;
-	/* The coarse clock costs a few ns instead of ~30; adding its
-	 * resolution keeps the deadline from ever being early. */
-	uint64_t deadline = nv__mono_coarse_ms() + tmo + NV_COARSE_SLACK_MS;
+	/* The precise clock: the coarse one (a few ns cheaper) was measured
+	 * lagging by up to two of its 4 ms ticks here, which made timeouts
+	 * fire early; a deadline must never be early. Rounded up. */
+	uint64_t deadline = (nv__mono_ns() + 999999) / 1000000 + tmo;
 	nv_ctx c;
 	int rc;
 
