@@ -88,6 +88,7 @@ nv_engine_open(nv_engine **out, const nv_config *cfg)
 	e->max_args = (uint32_t)e->cfg.max_args;
 	e->enqueue_timeout_ms = e->cfg.enqueue_timeout_ms;
 	e->next_id = 1;
+	e->watch_off = 1; /* no worker runs a job yet */
 	pthread_mutex_init(&e->life_mu, NULL);
 	pthread_mutex_init(&e->backlog_mu, NULL);
 	pthread_mutex_init(&e->spawn_mu, NULL);
@@ -96,7 +97,6 @@ nv_engine_open(nv_engine **out, const nv_config *cfg)
 	for (unsigned i = 0; rc == 0 && i < e->nslots; i++) {
 		e->workers[i].index = i;
 		e->workers[i].engine = e;
-		e->workers[i].armed_ms = UINT64_MAX;
 		e->workers[i].batch = nv__calloc(e->batch, sizeof(nv_job *));
 		if (e->workers[i].batch == NULL)
 			rc = NV_ENOMEM;

@@ -7,7 +7,7 @@
  *  - workers (N, optionally pinned): pop batches from the ring (the
  *    priority ring first), run tasks, record outcomes;
  *  - the scheduler (one): owns the timer wheel: delayed retries, schedules,
- *    per-worker timeout watchdogs, retention eviction;
+ *    timeout sampling of the worker slots, retention eviction;
  *  - the persister (one per store, with a persistent backend).
  *
  * A job's outcome is decided exactly once: a worker finishing it and the
@@ -118,8 +118,8 @@ enum { NV_SLOT_IDLE = 0, NV_SLOT_RUNNING = 1, NV_SLOT_TIMEDOUT = 2 };
 struct nv_worker {
 	/* Written by the worker per job. */
 	uint64_t word __attribute__((aligned(NV_CL))); /* atomic */
-	nv_job *job;          /* current job (valid while word is RUNNING) */
-	uint64_t deadline_ms; /* atomic: mono ms when the job times out */
+	nv_job *job;     /* current job (valid while word is RUNNING) */
+	uint32_t tmo_ms; /* atomic: the current execution's timeout */
 	/* The batch popped last, shared: the owner and idle workers each
 	 * claim an entry with an exchange, so jobs popped together with a
 	 * long or stuck one are not held by it (see worker.c). */
@@ -127,12 +127,8 @@ struct nv_worker {
 	uint32_t batch_n; /* atomic: entries of the latest batch */
 	uint32_t holding; /* atomic: 1 unless parked with nothing in hand
 			     (stop's drained() test) */
-	/* Written by the scheduler. */
-	uint64_t armed_ms __attribute__((aligned(NV_CL))); /* atomic */
-	nv_timer watchdog;
-	uint32_t rearm; /* atomic: worker asks the scheduler to re-arm */
 	/* Owner / lifecycle. */
-	nv_engine *engine;
+	nv_engine *engine __attribute__((aligned(NV_CL)));
 	unsigned index;
 	pthread_t thread;
 	int state;  /* atomic: 0 unused, 1 live, 2 exited (joinable) */
@@ -190,6 +186,11 @@ struct nv_engine {
 	nv_ec done __attribute__((aligned(NV_CL)));      /* stop() waits */
 	uint64_t next_id __attribute__((aligned(NV_CL))); /* atomic */
 	uint64_t running __attribute__((aligned(NV_CL))); /* atomic */
+	/* 1 while the scheduler does not sample the worker slots for
+	 * timeouts (every worker idle): a worker starting a job clears it
+	 * and pokes the scheduler (see scheduler.c, "Timeouts"). Read per
+	 * job, written rarely: its own line. */
+	uint32_t watch_off __attribute__((aligned(NV_CL))); /* atomic */
 	struct nv_shard enqueued[NV_SHARDS];
 
 	nv_config cfg;
@@ -291,7 +292,7 @@ int nv__sched_start(nv_engine *e);
 void nv__sched_stop(nv_engine *e);
 void nv__sched_free(nv_engine *e);
 void nv__sched_retry(nv_engine *e, nv_job *j, uint64_t due_mono_ms);
-void nv__sched_poke(nv_engine *e); /* a worker asked for a re-arm */
+void nv__sched_watch(nv_engine *e); /* a worker found sampling off */
 
 /* engine.c */
 void nv__emit(nv_engine *e, nv_event_type type, nv_job_id id,

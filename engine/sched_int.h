@@ -28,7 +28,13 @@ struct nv_sched_state {
 	bool started;
 	bool draining; /* stopping: due jobs go to the leftovers */
 	int quit;      /* atomic */
-	uint32_t poke; /* atomic */
+	uint32_t poke; /* atomic: a worker found sampling off */
+	/* Timeout sampling (scheduler thread only). */
+	nv_timer watch;     /* the sampler's periodic timer */
+	bool watching;      /* the watch timer is armed */
+	uint64_t *seen;     /* per slot: the word of the execution last seen
+			       running (0: none) */
+	uint64_t *due;      /* per slot: mono ms its timeout expires */
 	nv_ec ec __attribute__((aligned(NV_CL)));
 	struct cds_wfcq_head head;
 	struct cds_wfcq_tail tail;

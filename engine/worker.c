@@ -13,16 +13,15 @@
  * long or never-returning job still run on the other workers, and each
  * job is claimed exactly once.
  *
- * Timeouts without a message per job: before running a job the worker
- * writes the job and its deadline into its slot and publishes the slot
- * word (seq << 2 | RUNNING). The scheduler keeps one watchdog timer per
- * worker in its wheel, armed at the deadline it last saw (armed_ms). The
- * worker asks for a re-arm only when its new deadline is earlier than
- * armed_ms. When the watchdog fires and the same execution is still
- * running past its deadline, the scheduler CASes the word to TIMEDOUT and
- * applies the policy; the worker's own CAS to IDLE at the end of the job
- * then fails and it discards the late result. Exactly one side wins, so
- * an outcome is recorded once.
+ * Timeouts without a message or a clock read per job: before running a
+ * job the worker writes the job and its timeout into its slot and
+ * publishes the slot word (seq << 2 | RUNNING). While any worker runs a
+ * job the scheduler samples the slots every few ms and times each
+ * execution from the first sample that saw it (scheduler.c). When an
+ * execution is still running past its timeout, the scheduler CASes the
+ * word to TIMEDOUT and applies the policy; the worker's own CAS to IDLE at
+ * the end of the job then fails and it discards the late result. Exactly
+ * one side wins, so an outcome is recorded once.
  *
  * A timed-out function may never return. Its worker is then "stuck": the
  * scheduler starts a replacement (up to max_extra_workers) so the pool
@@ -223,7 +222,7 @@ succeed(nv_engine *e, nv_job *j, void *result, size_t len)
 	nv__job_finished(e, j);
 }
 
-/* Scheduler thread: the watchdog saw w's execution `word` past its
+/* Scheduler thread: the sampler saw w's execution `word` past its
  * deadline. */
 void
 nv__worker_timeout(nv_engine *e, struct nv_worker *w, uint64_t word)
@@ -304,10 +303,6 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 	uint64_t seq = ++*seqp;
 	uint32_t tmo = def->opts.timeout_ms ? def->opts.timeout_ms
 					    : e->cfg.job_timeout_ms;
-	/* The precise clock: the coarse one (a few ns cheaper) was measured
-	 * lagging by up to two of its 4 ms ticks here, which made timeouts
-	 * fire early; a deadline must never be early. Rounded up. */
-	uint64_t deadline = (nv__mono_ns() + 999999) / 1000000 + tmo;
 	nv_ctx c;
 	int rc;
 
@@ -322,18 +317,21 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 		__atomic_store_n(&j->status, NV_RUNNING, __ATOMIC_RELEASE);
 		nv__jobx(j)->started_ms = nv__epoch_ms();
 	}
-	/* Relaxed: published by the seq_cst store of the word below. */
+	/* No clock read per job: the scheduler samples the slot and times
+	 * the execution from when it first saw it (scheduler.c,
+	 * "Timeouts"). Relaxed job: published by the seq_cst store of the
+	 * word below. Release tmo: a sampler that reads this value also sees
+	 * every earlier word of this slot (it re-reads the word after). */
 	__atomic_store_n(&w->job, j, __ATOMIC_RELAXED);
-	__atomic_store_n(&w->deadline_ms, deadline, __ATOMIC_RELAXED);
-	/* seq_cst store, then seq_cst load of armed_ms: pairs with the
-	 * scheduler's store of armed_ms and re-load of the word, so a job is
-	 * never left without a watchdog (see scheduler.c). */
+	__atomic_store_n(&w->tmo_ms, tmo, __ATOMIC_RELEASE);
+	/* seq_cst store of the word, then seq_cst load of watch_off: pairs
+	 * with the scheduler's seq_cst store of watch_off and re-load of the
+	 * words when it stops sampling, so a running job is never left
+	 * unwatched (Dekker). */
 	__atomic_store_n(&w->word, word_of(seq, NV_SLOT_RUNNING),
 			 __ATOMIC_SEQ_CST);
-	if (deadline < __atomic_load_n(&w->armed_ms, __ATOMIC_SEQ_CST)) {
-		__atomic_store_n(&w->rearm, 1, __ATOMIC_RELEASE);
-		nv__sched_poke(e);
-	}
+	if (__atomic_load_n(&e->watch_off, __ATOMIC_SEQ_CST))
+		nv__sched_watch(e);
 	NV_STAT_ADD(w->started, 1);
 	if (e->persister != NULL)
 		nv__persist_started(e, j);

@@ -79,6 +79,26 @@ struct nv_ring {
 	char pad_[NV_CACHELINE - sizeof(uint64_t)];
 };
 
+/*
+ * A slot stores its sequence number minus its own index (the "lap
+ * base"), so a fresh ring is all zeroes: its pages come from the
+ * allocator untouched and cost no memory until a lap first reaches them
+ * (a ring sized for a burst, or a recycle ring, that is never filled
+ * stays virtual). The logical sequence of slot i is stored + i; helpers
+ * below convert, nothing else changes.
+ */
+static inline uint64_t
+seq_load(struct nv_slot *s, uint64_t idx)
+{
+	return __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) + idx;
+}
+
+static inline void
+seq_store(struct nv_slot *s, uint64_t idx, uint64_t seq)
+{
+	__atomic_store_n(&s->seq, seq - idx, __ATOMIC_RELEASE);
+}
+
 int
 nv_ring_create(nv_ring **out, size_t capacity)
 {
@@ -100,8 +120,8 @@ nv_ring_create(nv_ring **out, size_t capacity)
 	}
 	r->cap = cap;
 	r->mask = cap - 1;
-	for (size_t i = 0; i < cap; i++)
-		r->slots[i].seq = i;
+	/* Zeroed by the allocator: every slot at lap base 0 (free for the
+	 * producer of position i). */
 	r->head = r->tail = 0;
 	/* Publication of the ring to other threads is the caller's job (it
 	 * passes the pointer through something that orders it). */
@@ -130,7 +150,7 @@ nv_ring_try_push(nv_ring *r, void *item)
 		struct nv_slot *s = &slots[pos & mask];
 		/* Acquire pairs with the consumer's release of seq = pos
 		 * (previous lap): its read of the old item is done. */
-		uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		uint64_t seq = seq_load(s, pos & mask);
 		int64_t dif = (int64_t)(seq - pos);
 		if (dif == 0) {
 			/* Relaxed: the CAS only decides who owns pos. */
@@ -140,8 +160,7 @@ nv_ring_try_push(nv_ring *r, void *item)
 				s->item = item;
 				/* Release: the item store above is visible
 				 * to whoever acquires seq == pos + 1. */
-				__atomic_store_n(&s->seq, pos + 1,
-						 __ATOMIC_RELEASE);
+				seq_store(s, pos & mask, pos + 1);
 				return true;
 			}
 			/* pos now holds the tail another producer left;
@@ -167,7 +186,7 @@ nv_ring_try_pop(nv_ring *r, void **item)
 	for (;;) {
 		struct nv_slot *s = &slots[pos & mask];
 		/* Acquire pairs with the producer's release of seq = pos+1. */
-		uint64_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+		uint64_t seq = seq_load(s, pos & mask);
 		int64_t dif = (int64_t)(seq - (pos + 1));
 		if (dif == 0) {
 			if (__atomic_compare_exchange_n(&r->head, &pos, pos + 1,
@@ -176,8 +195,7 @@ nv_ring_try_pop(nv_ring *r, void **item)
 				*item = s->item;
 				/* Release: our read of the item happens
 				 * before the next lap's producer reuses it. */
-				__atomic_store_n(&s->seq, pos + mask + 1,
-						 __ATOMIC_RELEASE);
+				seq_store(s, pos & mask, pos + mask + 1);
 				return true;
 			}
 			backoff(&spins);
@@ -210,14 +228,12 @@ claim_run(uint64_t *index, struct nv_slot *slots, uint64_t mask, size_t n,
 	for (;;) {
 		for (k = 0; k < n; k++) {
 			uint64_t p = pos + k;
-			uint64_t seq = __atomic_load_n(&slots[p & mask].seq,
-						       __ATOMIC_ACQUIRE);
+			uint64_t seq = seq_load(&slots[p & mask], p & mask);
 			if (seq != p + off)
 				break;
 		}
 		if (k == 0) {
-			uint64_t seq = __atomic_load_n(&slots[pos & mask].seq,
-						       __ATOMIC_ACQUIRE);
+			uint64_t seq = seq_load(&slots[pos & mask], pos & mask);
 			if ((int64_t)(seq - (pos + off)) < 0)
 				return 0;
 			pos = __atomic_load_n(index, __ATOMIC_RELAXED);
@@ -243,7 +259,7 @@ nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
 		struct nv_slot *s = &slots[(pos + i) & mask];
 		s->item = items[i];
 		/* Release per slot: consumers may take them one by one. */
-		__atomic_store_n(&s->seq, pos + i + 1, __ATOMIC_RELEASE);
+		seq_store(s, (pos + i) & mask, pos + i + 1);
 	}
 	return k;
 }
@@ -260,7 +276,7 @@ nv_ring_pop_bulk(nv_ring *r, void **items, size_t n)
 		items[i] = s->item;
 		/* Release: the read above happens before the next lap's
 		 * producer reuses the slot. */
-		__atomic_store_n(&s->seq, pos + i + mask + 1, __ATOMIC_RELEASE);
+		seq_store(s, (pos + i) & mask, pos + i + mask + 1);
 	}
 	return k;
 }

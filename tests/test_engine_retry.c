@@ -21,6 +21,7 @@
  */
 #include "testutil.h"
 #include "enginetest.h"
+#include "engine/engine_int.h" /* watch_off: the timeout sampler's state */
 
 #define MAXJOBS 8
 #define MAXATT 16
@@ -413,6 +414,59 @@ test_timeout_policies_cooperative(void **state)
 	nv_engine_close(e);
 }
 
+static bool
+watch_off_pred(void *arg)
+{
+	nv_engine *e = arg;
+	return __atomic_load_n(&e->watch_off, __ATOMIC_SEQ_CST) == 1;
+}
+
+/* Timeouts are sampled only while jobs run (scheduler.c): once every
+ * worker is idle the sampler stops, and the next job must start it again.
+ * Three rounds of idle -> timed-out job: each times out (never early),
+ * then sampling stops again; quick jobs in between do not time out. */
+static void
+test_timeout_sampler_restarts(void **state)
+{
+	nv_config cfg;
+	nv_engine *e;
+	nv_task_opts fail = {.timeout_ms = 30,
+			     .timeout_policy = NV_TIMEOUT_FAIL};
+	nv_task_opts quick = {.timeout_ms = 30};
+	(void)state;
+
+	reset();
+	et_cfg(&cfg, 2);
+	e = et_open(&cfg);
+	assert_int_equal(nv_task_register(e, "coop", t_coop, &fail, 0), 0);
+	assert_int_equal(nv_task_register(e, "noop", t_noop, &quick, 0), 0);
+	et_start(e);
+	for (uint32_t round = 0; round < 3; round++) {
+		/* Idle: the sampler stops (no wake-ups while idle). */
+		assert_true(nv_test_wait_until(watch_off_pred, e, 10000));
+		for (int k = 0; k < 50; k++) {
+			struct job_arg q = {7, 0};
+			assert_int_equal(
+			    nv_delay(e, "noop", &q, sizeof(q), NULL), 0);
+		}
+		uint64_t t0 = et_now_ms();
+		nv_job_id id = dispatch(e, "coop", round, 0);
+		assert_int_equal(et_wait_job(e, id), NV_FAILED);
+		expect_error_has(e, id, "timed out after 30 ms");
+		assert_true(et_wait_u64(&g_rec[round].cancel[0], 1));
+		assert_true(LD(g_rec[round].cancel[0]) - t0 >= 30);
+		assert_true(LD(g_rec[round].cancel[0]) -
+				LD(g_rec[round].start[0]) >=
+			    30);
+	}
+	assert_true(et_wait_int(&g_noops, 150));
+	assert_int_equal(nv_engine_stop(e, 10000), 0);
+	nv_stats st;
+	assert_int_equal(nv_engine_stats(e, &st), 0);
+	assert_int_equal(st.timed_out, 3);
+	nv_engine_close(e);
+}
+
 /* A task without its own timeout or policy gets the engine's. */
 static void
 test_timeout_engine_defaults(void **state)
@@ -652,6 +706,7 @@ main(void)
 	    cmocka_unit_test(test_retry_delay_respected),
 	    cmocka_unit_test(test_timeout_policies_cooperative),
 	    cmocka_unit_test(test_timeout_engine_defaults),
+	    cmocka_unit_test(test_timeout_sampler_restarts),
 	    cmocka_unit_test(test_timeout_never_returns_retry),
 	    cmocka_unit_test(test_timeout_never_returns_fail),
 	    cmocka_unit_test(test_timeout_never_returns_ignore),
