@@ -3,8 +3,8 @@
  *
  * A dispatch copies the arguments into a job record, puts tracked jobs in
  * the job table (so their status is visible at once), hands the "enqueued"
- * event to the persister when there is one, pushes the job on the ring and
- * wakes a parked worker. nv_map does the same for a batch with one id
+ * event to the persister when there is one, pushes the job on the
+ * caller's lane of the queue (engine_int.h) and wakes a parked worker. nv_map does the same for a batch with one id
  * reservation and bulk ring pushes of up to 256 jobs.
  *
  * Backpressure: a full ring makes the caller spin briefly, then park on
@@ -30,19 +30,74 @@ nv__notify_workers(nv_engine *e, size_t n)
 		      n >= e->nworkers ? (int)e->nworkers : (int)n);
 }
 
+/* The calling thread's lane in engine e (round-robin at first use; the
+ * generation tag makes a cache left by another engine stale). */
+static __thread struct {
+	uint64_t gen;
+	unsigned lane;
+} lane_tls;
+
+static inline unsigned
+my_lane(nv_engine *e)
+{
+	if (lane_tls.gen != e->gen) {
+		/* Relaxed: only spreads threads over the lanes. */
+		lane_tls.lane = __atomic_fetch_add(&e->lane_rr, 1,
+						   __ATOMIC_RELAXED) &
+				(e->nlanes - 1);
+		lane_tls.gen = e->gen;
+	}
+	return lane_tls.lane;
+}
+
 static size_t
-push_some(nv_ring *r, nv_job *const *jobs, size_t n)
+push_ring(nv_ring *r, nv_job *const *jobs, size_t n)
 {
 	if (n == 1)
 		return nv_ring_try_push(r, jobs[0]) ? 1 : 0;
 	return nv_ring_push_bulk(r, (void *const *)jobs, n);
 }
 
-int
-nv__ring_push_wait(nv_engine *e, nv_ring *r, nv_job *const *jobs, size_t n,
-		   size_t *pushed)
+/* Lane `first`, then the others in turn while jobs are left. */
+static size_t
+push_from(nv_engine *e, unsigned first, nv_job *const *jobs, size_t n)
 {
-	size_t done = push_some(r, jobs, n);
+	size_t done = push_ring(e->lane[first], jobs, n);
+	for (unsigned k = 1; k < e->nlanes && done < n; k++)
+		done += push_ring(e->lane[(first + k) & (e->nlanes - 1)],
+				  jobs + done, n - done);
+	return done;
+}
+
+static size_t
+push_some(nv_engine *e, nv_job *const *jobs, size_t n)
+{
+	return push_from(e, my_lane(e), jobs, n);
+}
+
+bool
+nv__queue_try_push(nv_engine *e, nv_job *j)
+{
+	/* Requeues (retries, backlog, hand-backs) come from the scheduler
+	 * and workers: spread by id, leaving the dispatchers' round-robin
+	 * to the dispatchers. */
+	return push_from(e, (unsigned)j->id & (e->nlanes - 1), &j, 1) == 1;
+}
+
+size_t
+nv__queued(nv_engine *e)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < e->nlanes; i++)
+		n += nv_ring_size(e->lane[i]);
+	return n;
+}
+
+int
+nv__queue_push_wait(nv_engine *e, nv_job *const *jobs, size_t n,
+		    size_t *pushed)
+{
+	size_t done = push_some(e, jobs, n);
 	uint64_t end = 0;
 	unsigned spins = 0;
 
@@ -69,7 +124,7 @@ nv__ring_push_wait(nv_engine *e, nv_ring *r, nv_job *const *jobs, size_t n,
 			/* Workers wake us after popping (no lost wake-up:
 			 * we re-check after prepare). */
 			uint32_t key = nv__ec_prepare(&e->not_full);
-			size_t k = push_some(r, jobs + done, n - done);
+			size_t k = push_some(e, jobs + done, n - done);
 			if (k) {
 				nv__ec_cancel(&e->not_full);
 				done += k;
@@ -78,7 +133,7 @@ nv__ring_push_wait(nv_engine *e, nv_ring *r, nv_job *const *jobs, size_t n,
 			}
 			nv__ec_wait(&e->not_full, key, (int64_t)(end - now));
 		}
-		done += push_some(r, jobs + done, n - done);
+		done += push_some(e, jobs + done, n - done);
 	}
 	*pushed = done;
 	return 0;
@@ -151,7 +206,7 @@ nv_task_delay(nv_task *t, const void *args, size_t len, nv_job_id *out_id)
 		j->enq_ns = nv__mono_ns();
 	/* After a successful push a worker may run and free j at once:
 	 * nothing below touches it. */
-	rc = nv__ring_push_wait(e, e->ring, &j, 1, &pushed);
+	rc = nv__queue_push_wait(e, &j, 1, &pushed);
 	if (rc != 0) {
 		if (e->persister != NULL)
 			nv__persist_dropped(e, id);
@@ -233,8 +288,7 @@ nv_map(nv_engine *e, const char *task, const nv_args *argv, size_t n,
 		for (size_t i = 0; i < made; i++)
 			jobs[i]->enq_ns = now;
 		if (made > 0) {
-			int prc = nv__ring_push_wait(e, e->ring, jobs, made,
-						     &pushed);
+			int prc = nv__queue_push_wait(e, jobs, made, &pushed);
 			if (pushed)
 				nv__notify_workers(e, pushed);
 			if (prc != 0)

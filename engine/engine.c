@@ -48,6 +48,28 @@ online_cpus(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+/* The queue's lanes: one per worker, a power of two up to NV_MAX_LANES,
+ * each with an equal share of queue_capacity (rounded up to a power of
+ * two first, as a single ring would be), at least 2 slots per lane. */
+static int
+lanes_create(nv_engine *e)
+{
+	size_t cap = 2;
+	unsigned n = 1;
+	while (cap < e->cfg.queue_capacity)
+		cap <<= 1;
+	while (n * 2 <= e->nworkers && n * 2 <= NV_MAX_LANES &&
+	       cap / (n * 2) >= 2)
+		n <<= 1;
+	e->nlanes = n;
+	for (unsigned i = 0; i < n; i++) {
+		int rc = nv_ring_create(&e->lane[i], cap / n);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 int
 nv_engine_open(nv_engine **out, const nv_config *cfg)
 {
@@ -102,7 +124,7 @@ nv_engine_open(nv_engine **out, const nv_config *cfg)
 			rc = NV_ENOMEM;
 	}
 	if (rc == 0)
-		rc = nv_ring_create(&e->ring, e->cfg.queue_capacity);
+		rc = lanes_create(e);
 	if (rc == 0)
 		rc = nv_ring_create(&e->prio, 1024);
 	if (rc == 0)
@@ -173,7 +195,7 @@ workers_leaving(nv_engine *e)
 static bool
 drained(nv_engine *e)
 {
-	if (nv_ring_size(e->ring) || nv_ring_size(e->prio) ||
+	if (nv__queued(e) || nv_ring_size(e->prio) ||
 	    __atomic_load_n(&e->backlog_n, __ATOMIC_ACQUIRE))
 		return false;
 	/* Not the slot word: a worker between two jobs of its batch is
@@ -260,7 +282,7 @@ nv_engine_stop(nv_engine *e, uint32_t grace_ms)
 	 * exact, unlike the drained() estimate above, which may catch an
 	 * idle worker between raising and lowering its holding flag. */
 	if (started && !complete && busy == 0)
-		complete = nv_ring_size(e->ring) == 0 &&
+		complete = nv__queued(e) == 0 &&
 			   nv_ring_size(e->prio) == 0 &&
 			   __atomic_load_n(&e->backlog_n, __ATOMIC_ACQUIRE) == 0;
 	nv__sched_stop(e);
@@ -301,7 +323,7 @@ nv_engine_close(nv_engine *e)
 {
 	if (e == NULL)
 		return;
-	if (e->state != NV_ENG_STOPPED && e->ring != NULL)
+	if (e->state != NV_ENG_STOPPED && e->lane[0] != NULL)
 		nv_engine_stop(e, 0);
 	/* Workers still in a task function: give them a moment. */
 	uint64_t end = nv__mono_ms() + 2000;
@@ -322,7 +344,8 @@ nv_engine_close(nv_engine *e)
 			pthread_join(nv__worker_thread(e, w), NULL);
 	}
 	nv__rcu_thread_online();
-	drain_ring(e->ring);
+	for (unsigned i = 0; i < e->nlanes; i++)
+		drain_ring(e->lane[i]);
 	drain_ring(e->prio);
 	backlog_free(e);
 	nv__sched_free(e);
@@ -331,7 +354,8 @@ nv_engine_close(nv_engine *e)
 	orphans_free(e);
 	if (e->tasks != NULL)
 		nv__registry_fini(e);
-	nv_ring_destroy(e->ring);
+	for (unsigned i = 0; i < e->nlanes; i++)
+		nv_ring_destroy(e->lane[i]);
 	nv_ring_destroy(e->prio);
 	for (unsigned i = 0; e->workers && i < e->nslots; i++)
 		nv__free(e->workers[i].batch);
@@ -399,7 +423,7 @@ nv_engine_stats(nv_engine *e, nv_stats *out)
 	out->failed += __atomic_load_n(&e->t_failed, __ATOMIC_RELAXED);
 	out->retried += __atomic_load_n(&e->t_retried, __ATOMIC_RELAXED);
 	out->timed_out = __atomic_load_n(&e->t_timed_out, __ATOMIC_RELAXED);
-	out->queued = nv_ring_size(e->ring) + nv_ring_size(e->prio) +
+	out->queued = nv__queued(e) + nv_ring_size(e->prio) +
 		      __atomic_load_n(&e->backlog_n, __ATOMIC_RELAXED);
 	out->results = __atomic_load_n(&e->nfinished, __ATOMIC_RELAXED);
 	out->store_error = nv__store_error(e);
@@ -444,7 +468,7 @@ nv__backlog_refill(nv_engine *e)
 	pthread_mutex_lock(&e->backlog_mu);
 	while (e->back_n > 0) {
 		nv_job *j = e->backlog[e->back_head];
-		if (!nv_ring_try_push(e->ring, j))
+		if (!nv__queue_try_push(e, j))
 			break;
 		e->back_head = (e->back_head + 1) % e->back_cap;
 		e->back_n--;

@@ -45,6 +45,7 @@
 
 #define NV_CL 64
 #define NV_MAX_OBSERVERS 16
+#define NV_MAX_LANES 8
 #define NV_INLINE_ARGS 48 /* args up to this size live in the job record */
 
 struct nv_persister;
@@ -171,7 +172,14 @@ struct nv_shard {
 
 struct nv_engine {
 	/* Hot, read-mostly. */
-	nv_ring *ring __attribute__((aligned(NV_CL)));
+	/* The queue: nlanes MPMC rings (a power of two, one per worker up
+	 * to NV_MAX_LANES). A dispatching thread pushes to its own lane
+	 * (assigned round-robin at its first dispatch), falling over to the
+	 * others when it is full; worker i pops lane i % nlanes first, then
+	 * the others. So two producers do not fight over one tail index,
+	 * yet every lane is drained by every worker. */
+	nv_ring *lane[NV_MAX_LANES] __attribute__((aligned(NV_CL)));
+	unsigned nlanes;
 	nv_ring *prio; /* scheduled jobs, popped first */
 	int state;     /* atomic */
 	uint32_t max_args;
@@ -191,6 +199,7 @@ struct nv_engine {
 	 * and pokes the scheduler (see scheduler.c, "Timeouts"). Read per
 	 * job, written rarely: its own line. */
 	uint32_t watch_off __attribute__((aligned(NV_CL))); /* atomic */
+	unsigned lane_rr; /* atomic: next lane handed to a dispatcher */
 	struct nv_shard enqueued[NV_SHARDS];
 
 	nv_config cfg;
@@ -275,8 +284,14 @@ nv_job_id nv__id_alloc(nv_engine *e, size_t n);
 void nv__rcu_thread_online(void); /* registers the calling thread once */
 
 /* dispatch.c */
-int nv__ring_push_wait(nv_engine *e, nv_ring *r, nv_job *const *jobs,
-		       size_t n, size_t *pushed);
+/* Pushes n jobs on the caller's lane (others when it is full), waiting
+ * for room up to the enqueue timeout: 0, NV_EFULL, NV_ESTOPPED; *pushed
+ * says how many went in (in order). */
+int nv__queue_push_wait(nv_engine *e, nv_job *const *jobs, size_t n,
+			size_t *pushed);
+/* One job on any lane without waiting; false when every lane is full. */
+bool nv__queue_try_push(nv_engine *e, nv_job *j);
+size_t nv__queued(nv_engine *e); /* jobs in the lanes (approximate) */
 void nv__notify_workers(nv_engine *e, size_t n);
 
 /* worker.c */

@@ -40,6 +40,7 @@
 #include "engine/engine_int.h"
 #include "engine/persist_int.h"
 #include "engine/recovery_int.h"
+#include "lockfree/ring_int.h"
 
 #define NV_SPIN_ROUNDS 200 /* idle polls before parking */
 
@@ -398,24 +399,32 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 
 /* ---------------------------------------------------------------- loop */
 
+/* A fair share of lane r: leave work for the other workers. */
 static size_t
-pop_batch(nv_engine *e, nv_job **buf)
+pop_lane(nv_engine *e, nv_ring *r, nv_job **buf)
+{
+	return nv__ring_pop_share(r, (void **)buf, e->batch, e->nworkers);
+}
+
+/* Priority ring, then the worker's own lane, then the other lanes. */
+static size_t
+pop_batch(nv_engine *e, struct nv_worker *w, nv_job **buf)
 {
 	size_t n = nv_ring_pop_bulk(e->prio, (void **)buf, e->batch);
+	unsigned own = w->index & (e->nlanes - 1);
 	if (n)
 		return n;
-	size_t want = e->batch;
-	if (want > 1) {
-		/* Leave work for the other workers: take a fair share. */
-		size_t sz = nv_ring_size(e->ring);
-		size_t share = sz / e->nworkers + 1;
-		if (share < want)
-			want = share;
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned k = 0; k < e->nlanes; k++) {
+			nv_ring *r = e->lane[(own + k) & (e->nlanes - 1)];
+			if ((n = pop_lane(e, r, buf)) != 0)
+				return n;
+		}
+		/* Empty: move what the persistent backlog holds in. */
+		if (nv__backlog_refill(e) == 0)
+			break;
 	}
-	n = nv_ring_pop_bulk(e->ring, (void **)buf, want);
-	if (n == 0 && nv__backlog_refill(e) > 0)
-		n = nv_ring_pop_bulk(e->ring, (void **)buf, want);
-	return n;
+	return 0;
 }
 
 /* An idle worker takes one job that another worker popped but has not
@@ -453,7 +462,7 @@ static void
 give_back(nv_engine *e, nv_job *j)
 {
 	size_t pushed = 0;
-	nv__ring_push_wait(e, e->ring, &j, 1, &pushed);
+	nv__queue_push_wait(e, &j, 1, &pushed);
 	if (pushed == 0)
 		nv__sched_retry(e, j, nv__mono_ms() + 1);
 	else
@@ -477,7 +486,7 @@ static size_t
 pop_held(nv_engine *e, struct nv_worker *w, nv_job **buf)
 {
 	set_holding(w, 1);
-	size_t n = pop_batch(e, buf);
+	size_t n = pop_batch(e, w, buf);
 	if (n == 0)
 		set_holding(w, 0);
 	return n;
@@ -667,10 +676,10 @@ nv__worker_spawn(nv_engine *e)
 void
 nv__job_requeue(nv_engine *e, nv_job *j)
 {
-	nv_ring *r = (j->flags & NV_JOB_SCHEDULED) ? e->prio : e->ring;
 	if (e->has_observers)
 		j->enq_ns = nv__mono_ns();
-	if (!nv_ring_try_push(r, j)) {
+	if (!((j->flags & NV_JOB_SCHEDULED) ? nv_ring_try_push(e->prio, j)
+					     : nv__queue_try_push(e, j))) {
 		/* Full: the job waits in the backlog, which workers move
 		 * into the ring as it drains (never block the scheduler). */
 		nv__backlog_push(e, j);

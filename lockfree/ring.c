@@ -40,6 +40,7 @@
  *  position; the data hand-off is ordered by the slot's seq.
  */
 #include "nuvom/ring.h"
+#include "lockfree/ring_int.h"
 
 #include <stdint.h>
 
@@ -214,11 +215,14 @@ nv_ring_try_pop(nv_ring *r, void **item)
  * of the other side; one CAS claims the whole run (relaxed: it only
  * decides ownership). A slot not ready at the first position means full
  * (producers) or empty (consumers) unless the index moved meanwhile.
- * Returns the count (0: full/empty) and the first position in *first.
+ * With share > 1 only ready / share + 1 of the ready slots seen are
+ * claimed (a consumer leaving work for others without reading the
+ * producers' index line). Returns the count (0: full/empty) and the first
+ * position in *first.
  */
 static size_t
 claim_run(uint64_t *index, struct nv_slot *slots, uint64_t mask, size_t n,
-	  uint64_t off, uint64_t *first)
+	  uint64_t off, size_t share, uint64_t *first)
 {
 	uint64_t pos = __atomic_load_n(index, __ATOMIC_RELAXED);
 	size_t k;
@@ -239,6 +243,8 @@ claim_run(uint64_t *index, struct nv_slot *slots, uint64_t mask, size_t n,
 			pos = __atomic_load_n(index, __ATOMIC_RELAXED);
 			continue;
 		}
+		if (share > 1 && k / share + 1 < k)
+			k = k / share + 1;
 		if (__atomic_compare_exchange_n(index, &pos, pos + k, true,
 						__ATOMIC_RELAXED,
 						__ATOMIC_RELAXED)) {
@@ -253,7 +259,7 @@ nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
 {
 	struct nv_slot *slots = r->slots;
 	uint64_t mask = r->mask, pos = 0;
-	size_t k = n ? claim_run(&r->tail, slots, mask, n, 0, &pos) : 0;
+	size_t k = n ? claim_run(&r->tail, slots, mask, n, 0, 1, &pos) : 0;
 
 	for (size_t i = 0; i < k; i++) {
 		struct nv_slot *s = &slots[(pos + i) & mask];
@@ -265,11 +271,11 @@ nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
 }
 
 size_t
-nv_ring_pop_bulk(nv_ring *r, void **items, size_t n)
+nv__ring_pop_share(nv_ring *r, void **items, size_t n, size_t share)
 {
 	struct nv_slot *slots = r->slots;
 	uint64_t mask = r->mask, pos = 0;
-	size_t k = n ? claim_run(&r->head, slots, mask, n, 1, &pos) : 0;
+	size_t k = n ? claim_run(&r->head, slots, mask, n, 1, share, &pos) : 0;
 
 	for (size_t i = 0; i < k; i++) {
 		struct nv_slot *s = &slots[(pos + i) & mask];
@@ -279,6 +285,12 @@ nv_ring_pop_bulk(nv_ring *r, void **items, size_t n)
 		seq_store(s, (pos + i) & mask, pos + i + mask + 1);
 	}
 	return k;
+}
+
+size_t
+nv_ring_pop_bulk(nv_ring *r, void **items, size_t n)
+{
+	return nv__ring_pop_share(r, items, n, 1);
 }
 
 size_t
