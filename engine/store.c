@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "engine/backend_int.h"
 #include "engine/config_int.h"
 #include "engine/recovery_int.h"
 #include "engine/store_int.h"
@@ -38,12 +39,11 @@
  * flushed could otherwise be handed out again after a crash. Each open of a
  * persistent engine increments a durable boot counter (a small file beside
  * the store, replaced atomically and fsynced) and ids start at
- * boot << NV_BOOT_SHIFT at least: 2^40 ids per boot, 2^24 boots.
+ * boot << NV__BOOT_SHIFT at least: 2^40 ids per boot, 2^24 boots.
  */
-#define NV_BOOT_SHIFT 40
 
-static int
-next_boot(const char *store_path, uint64_t *boot)
+int
+nv__store_next_boot(const char *store_path, uint64_t *boot)
 {
 	char path[4200], tmp[4300];
 	unsigned long long prev = 0;
@@ -103,6 +103,28 @@ is_memory(const char *name)
 }
 
 int
+nv__store_location(const nv_config *cfg, const char *kind, bool queue_side,
+		   char *path, size_t len)
+{
+	if (strcmp(kind, "file") == 0) {
+		const char *dir = cfg->data_dir ? cfg->data_dir : ".nuvom";
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+			nv__err("cannot create data dir '%s': %s", dir,
+				strerror(errno));
+			return NV_EIO;
+		}
+		if ((size_t)snprintf(path, len, "%s/log", dir) >= len)
+			return NV_EINVAL;
+		return 0;
+	}
+	/* One store per engine: with a sqlite queue it is the queue db. */
+	bool q = queue_side || (cfg->queue_backend != NULL &&
+				strcmp(cfg->queue_backend, "sqlite") == 0);
+	return nv__config_path(
+	    cfg, q ? NV__CFG_SQLITE_QUEUE : NV__CFG_SQLITE_RESULT, path, len);
+}
+
+int
 nv__store_open(nv_engine *e)
 {
 	const char *q = e->cfg.queue_backend, *r = e->cfg.result_backend;
@@ -117,9 +139,10 @@ nv__store_open(nv_engine *e)
 	if (is_memory(q) && is_memory(r))
 		return 0;
 	if (!is_memory(q) && !is_memory(r) && strcmp(q, r) != 0) {
-		nv__err("queue backend '%s' and result backend '%s': one engine "
-			"uses one persistent store; pick the same kind",
-			q, r);
+		nv__err(
+		    "queue backend '%s' and result backend '%s': one engine "
+		    "uses one persistent store; pick the same kind",
+		    q, r);
 		return NV_EINVAL;
 	}
 	kind = is_memory(q) ? r : q;
@@ -131,24 +154,9 @@ nv__store_open(nv_engine *e)
 	memset(&sc, 0, sizeof(sc));
 	sc.fsync = e->cfg.fsync;
 	sc.retain_finished = e->cfg.result_retention;
-	if (strcmp(kind, "file") == 0) {
-		const char *dir = e->cfg.data_dir ? e->cfg.data_dir : ".nuvom";
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-			nv__err("cannot create data dir '%s': %s", dir,
-				strerror(errno));
-			return NV_EIO;
-		}
-		if ((size_t)snprintf(path, sizeof(path), "%s/log", dir) >=
-		    sizeof(path))
-			return NV_EINVAL;
-	} else {
-		rc = nv__config_path(&e->cfg,
-				     is_memory(q) ? NV__CFG_SQLITE_RESULT
-						  : NV__CFG_SQLITE_QUEUE,
-				     path, sizeof(path));
-		if (rc != 0)
-			return rc;
-	}
+	if ((rc = nv__store_location(&e->cfg, kind, !is_memory(q), path,
+				     sizeof(path))) != 0)
+		return rc;
 	sc.path = path;
 	if ((rc = ops->open(&store, &sc)) != 0) {
 		nv__err("cannot open the %s store at '%s': %s", kind, path,
@@ -156,16 +164,16 @@ nv__store_open(nv_engine *e)
 		return rc;
 	}
 	uint64_t mj = 0, ms = 0, boot = 0;
-	if ((rc = next_boot(path, &boot)) != 0) {
+	if ((rc = nv__store_next_boot(path, &boot)) != 0) {
 		ops->close(store);
 		return rc;
 	}
 	ops->max_ids(store, &mj, &ms);
-	e->next_id = mj + 1 > boot << NV_BOOT_SHIFT ? mj + 1
-						    : boot << NV_BOOT_SHIFT;
-	nv__schedules_set_next_id(e, ms + 1 > boot << NV_BOOT_SHIFT
-					     ? ms + 1
-					     : boot << NV_BOOT_SHIFT);
+	e->next_id =
+	    mj + 1 > boot << NV__BOOT_SHIFT ? mj + 1 : boot << NV__BOOT_SHIFT;
+	nv__schedules_set_next_id(e, ms + 1 > boot << NV__BOOT_SHIFT
+					 ? ms + 1
+					 : boot << NV__BOOT_SHIFT);
 	pc.fsync = e->cfg.fsync;
 	pc.interval_ms = e->cfg.fsync_interval_ms;
 	pc.max_batch = 4096;
@@ -237,6 +245,7 @@ nv_flush(nv_engine *e, int timeout_ms)
 	if (e->persister == NULL)
 		return 0;
 	if (!e->persister_started)
-		return NV_ESTOPPED; /* the persister runs from nv_engine_start */
+		return NV_ESTOPPED; /* the persister runs from nv_engine_start
+				     */
 	return nv__persister_flush(e->persister, timeout_ms);
 }
