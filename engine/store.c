@@ -15,6 +15,11 @@
  * persistent result backend finished results are readable again. One
  * store serves both: naming two different persistent kinds is refused.
  *
+ * Any other name is a plugin backend from the registry (nuvom/backend.h):
+ * a plugin queue backend gets every dispatched job and a pump thread feeds
+ * the ring from it; a plugin result backend gets every finished job
+ * (pump.c). Built-in names keep the fast path above (docs/decisions.md).
+ *
  * Where the data lives: file -> <data_dir>/log/ (segments); sqlite ->
  * NUVOM_SQLITE_QUEUE_PATH (default <data_dir>/queue.db), or the result
  * path when only the result backend is sqlite.
@@ -124,6 +129,51 @@ nv__store_location(const nv_config *cfg, const char *kind, bool queue_side,
 	    cfg, q ? NV__CFG_SQLITE_QUEUE : NV__CFG_SQLITE_RESULT, path, len);
 }
 
+static bool
+is_store(const char *name)
+{
+	return strcmp(name, "file") == 0 || strcmp(name, "sqlite") == 0;
+}
+
+/* Opens the plugin backends (q / r not NULL) through the registry. */
+static int
+open_plugins(nv_engine *e, const char *q, const char *r)
+{
+	nv_backend_conf bc = {&e->cfg, NULL};
+	char names[512];
+	int rc;
+
+	if (q != NULL) {
+		if (nv_queue_backend_find(q) == NULL) {
+			nv_queue_backend_names(names, sizeof(names));
+			nv__err("unknown queue backend '%s' (registered: %s)",
+				q, names);
+			return NV_EINVAL;
+		}
+		if ((rc = nv_queue_open(q, &bc, &e->qbe)) != 0) {
+			nv__err("queue backend '%s' failed to open: %s", q,
+				nv_strerror(rc));
+			return rc;
+		}
+		if ((rc = nv__pump_create(e)) != 0)
+			return rc;
+	}
+	if (r != NULL) {
+		if (nv_results_backend_find(r) == NULL) {
+			nv_results_backend_names(names, sizeof(names));
+			nv__err("unknown result backend '%s' (registered: %s)",
+				r, names);
+			return NV_EINVAL;
+		}
+		if ((rc = nv_results_open(r, &bc, &e->rbe)) != 0) {
+			nv__err("result backend '%s' failed to open: %s", r,
+				nv_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
 int
 nv__store_open(nv_engine *e)
 {
@@ -136,13 +186,22 @@ nv__store_open(nv_engine *e)
 	nv_store *store;
 	int rc;
 
+	bool pq = !is_memory(q) && !is_store(q),
+	     pr = !is_memory(r) && !is_store(r);
+	if ((pq || pr) &&
+	    (rc = open_plugins(e, pq ? q : NULL, pr ? r : NULL)) != 0)
+		return rc;
+	/* A plugin backend leaves its side to the plugin: no store for it. */
+	if (pq)
+		q = NULL;
+	if (pr)
+		r = NULL;
 	if (is_memory(q) && is_memory(r))
 		return 0;
 	if (!is_memory(q) && !is_memory(r) && strcmp(q, r) != 0) {
-		nv__err(
-		    "queue backend '%s' and result backend '%s': one engine "
-		    "uses one persistent store; pick the same kind",
-		    q, r);
+		nv__err("queue backend '%s' and result backend '%s': one engine "
+			"uses one persistent store; pick the same kind",
+			q, r);
 		return NV_EINVAL;
 	}
 	kind = is_memory(q) ? r : q;
@@ -191,22 +250,26 @@ int
 nv__store_start(nv_engine *e)
 {
 	int rc;
-	if (e->persister == NULL)
-		return 0;
-	rc = nv__recover(e, e->store, e->requeue_stored, e->keep_results);
-	if (rc != 0) {
-		nv__err("recovery from the store failed: %s", nv_strerror(rc));
-		return rc;
-	}
-	rc = nv__persister_start(e->persister);
-	if (rc == 0)
+	if (e->persister != NULL) {
+		rc = nv__recover(e, e->store, e->requeue_stored,
+				 e->keep_results);
+		if (rc != 0) {
+			nv__err("recovery from the store failed: %s",
+				nv_strerror(rc));
+			return rc;
+		}
+		if ((rc = nv__persister_start(e->persister)) != 0)
+			return rc;
 		e->persister_started = true;
-	return rc;
+	}
+	return e->pump != NULL ? nv__pump_start(e) : 0;
 }
 
 int
 nv__store_stop(nv_engine *e)
 {
+	if (e->pump != NULL)
+		nv__pump_stop(e); /* queued jobs back to the plugin queue */
 	if (e->persister == NULL)
 		return 0;
 	/* Never started: events submitted before start (jobs dispatched to
@@ -224,6 +287,11 @@ nv__store_stop(nv_engine *e)
 void
 nv__store_close(nv_engine *e)
 {
+	nv__pump_destroy(e);
+	nv_queue_close(e->qbe);
+	e->qbe = NULL;
+	nv_results_close(e->rbe);
+	e->rbe = NULL;
 	if (e->persister == NULL)
 		return;
 	nv__persister_destroy(e->persister); /* closes the store */
@@ -245,7 +313,6 @@ nv_flush(nv_engine *e, int timeout_ms)
 	if (e->persister == NULL)
 		return 0;
 	if (!e->persister_started)
-		return NV_ESTOPPED; /* the persister runs from nv_engine_start
-				     */
+		return NV_ESTOPPED; /* the persister runs from nv_engine_start */
 	return nv__persister_flush(e->persister, timeout_ms);
 }
