@@ -71,9 +71,10 @@ nv__recover(nv_engine *e, nv_store *store, bool requeue, bool results)
 		 * store) already took ids above the stored maximum. Relaxed
 		 * CAS: ids only need to be unique (see nv__id_alloc). */
 		uint64_t cur = __atomic_load_n(&e->next_id, __ATOMIC_RELAXED);
-		while (cur < mj + 1 && !__atomic_compare_exchange_n(
-					   &e->next_id, &cur, mj + 1, false,
-					   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		while (cur < mj + 1 &&
+		       !__atomic_compare_exchange_n(&e->next_id, &cur, mj + 1,
+						    false, __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED))
 			;
 		nv__schedules_set_next_id(e, ms + 1);
 	}
