@@ -12,6 +12,9 @@
  * until room appears or enqueue_timeout_ms passes; then NV_EFULL. A job
  * that could not be queued is taken back out of the table and freed:
  * nothing is dropped silently.
+ *
+ * With a plugin queue backend (e->qbe) the one branch at the push hands
+ * the jobs to the backend instead (pump.c); everything else is the same.
  */
 #include <sched.h>
 #include <string.h>
@@ -20,6 +23,7 @@
 #include "base/clock.h"
 #include "engine/engine_int.h"
 #include "engine/persist_int.h"
+#include "engine/store_int.h"
 
 #define NV_MAP_CHUNK 256
 
@@ -206,7 +210,8 @@ nv_task_delay(nv_task *t, const void *args, size_t len, nv_job_id *out_id)
 		j->enq_ns = nv__mono_ns();
 	/* After a successful push a worker may run and free j at once:
 	 * nothing below touches it. */
-	rc = nv__queue_push_wait(e, &j, 1, &pushed);
+	rc = e->qbe == NULL ? nv__queue_push_wait(e, &j, 1, &pushed)
+			    : nv__pump_submit(e, &j, 1, &pushed);
 	if (rc != 0) {
 		if (e->persister != NULL)
 			nv__persist_dropped(e, id);
@@ -288,7 +293,10 @@ nv_map(nv_engine *e, const char *task, const nv_args *argv, size_t n,
 		for (size_t i = 0; i < made; i++)
 			jobs[i]->enq_ns = now;
 		if (made > 0) {
-			int prc = nv__queue_push_wait(e, jobs, made, &pushed);
+			int prc = e->qbe == NULL
+				      ? nv__queue_push_wait(e, jobs, made,
+							    &pushed)
+				      : nv__pump_submit(e, jobs, made, &pushed);
 			if (pushed)
 				nv__notify_workers(e, pushed);
 			if (prc != 0)

@@ -198,6 +198,8 @@ drained(nv_engine *e)
 	if (nv__queued(e) || nv_ring_size(e->prio) ||
 	    __atomic_load_n(&e->backlog_n, __ATOMIC_ACQUIRE))
 		return false;
+	if (e->pump != NULL && !nv__pump_idle(e)) /* plugin queue */
+		return false;
 	/* Not the slot word: a worker between two jobs of its batch is
 	 * IDLE with jobs in hand. `holding` is 1 from before a worker's
 	 * pops until it parks empty-handed; it is stored (with a fence)

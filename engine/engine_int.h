@@ -49,6 +49,9 @@
 #define NV_INLINE_ARGS 48 /* args up to this size live in the job record */
 
 struct nv_persister;
+struct nv_queue;
+struct nv_results;
+struct nv_pump;
 struct nv_sched_state;
 
 /* ---------------------------------------------------------------- tasks */
@@ -188,6 +191,7 @@ struct nv_engine {
 	unsigned batch;
 	bool has_observers;
 	struct nv_persister *persister; /* NULL with memory backends */
+	struct nv_queue *qbe; /* plugin queue backend (pump.c), else NULL */
 
 	nv_ec not_empty __attribute__((aligned(NV_CL))); /* workers park */
 	nv_ec not_full __attribute__((aligned(NV_CL)));  /* producers park */
@@ -248,6 +252,8 @@ struct nv_engine {
 	struct nv_task *orphans; /* recovered records of unknown tasks */
 	size_t recovered_jobs, recovered_results;
 	struct nv_store *store;  /* with a persistent backend */
+	struct nv_results *rbe;  /* plugin result backend, else NULL */
+	struct nv_pump *pump;    /* with a plugin queue backend */
 	bool requeue_stored, keep_results, persister_started;
 	/* start_in_slot holds it from publishing a slot's state = 1 until
 	 * pthread_create has written w->thread; joiners read w->thread

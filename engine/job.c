@@ -27,6 +27,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "engine/engine_int.h"
+#include "engine/store_int.h"
 
 /* ---------------------------------------------------------------- RCU */
 
@@ -454,6 +455,9 @@ nv__job_finished(nv_engine *e, nv_job *j)
 	}
 	nv_jobx *x = nv__jobx(j);
 	x->finished_ms = nv__epoch_ms();
+	if (e->rbe != NULL) /* plugin result backend: before any reader or
+			       eviction can miss it */
+		nv__pump_result(e, j);
 	/* The caller stored the final status (seq_cst); this fence and load
 	 * pair with the waiter's seq_cst increment of `waiters` (Dekker). */
 	if (nv__dekker_load(&x->waiters) != 0)
@@ -512,7 +516,7 @@ nv_job_status(nv_engine *e, nv_job_id id, nv_status *out)
 	if (e == NULL || out == NULL || id == 0)
 		return NV_EINVAL;
 	if ((x = job_get(e, id)) == NULL)
-		return NV_ENOENT;
+		return e->rbe ? nv__pump_status(e, id, out) : NV_ENOENT;
 	*out = (nv_status)__atomic_load_n(&x->core.status, __ATOMIC_ACQUIRE);
 	jobx_put(x);
 	return 0;
@@ -528,8 +532,14 @@ nv_job_wait(nv_engine *e, nv_job_id id, int timeout_ms, nv_status *out)
 
 	if (e == NULL || id == 0)
 		return NV_EINVAL;
-	if ((x = job_get(e, id)) == NULL)
-		return NV_ENOENT;
+	if ((x = job_get(e, id)) == NULL) {
+		/* A plugin result backend holds finished jobs only. */
+		nv_status st = NV_PENDING;
+		rc = e->rbe ? nv__pump_status(e, id, &st) : NV_ENOENT;
+		if (rc == 0 && out != NULL)
+			*out = st;
+		return rc;
+	}
 	if (timeout_ms >= 0)
 		end = nv__mono_ms() + (uint64_t)timeout_ms;
 	for (;;) {
@@ -574,7 +584,8 @@ nv_job_result(nv_engine *e, nv_job_id id, void **buf, size_t *len)
 	*buf = NULL;
 	*len = 0;
 	if ((x = job_get(e, id)) == NULL)
-		return NV_ENOENT;
+		return e->rbe ? nv_results_get_result(e->rbe, id, buf, len)
+			      : NV_ENOENT;
 	/* Acquire pairs with the worker's final status store: result is
 	 * written before and never changes after. */
 	if (__atomic_load_n(&x->core.status, __ATOMIC_ACQUIRE) != NV_SUCCESS ||
@@ -598,7 +609,8 @@ nv_job_error(nv_engine *e, nv_job_id id, char **msg)
 		return NV_EINVAL;
 	*msg = NULL;
 	if ((x = job_get(e, id)) == NULL)
-		return NV_ENOENT;
+		return e->rbe ? nv_results_get_error(e->rbe, id, msg)
+			      : NV_ENOENT;
 	if (__atomic_load_n(&x->core.status, __ATOMIC_ACQUIRE) != NV_FAILED ||
 	    x->error == NULL)
 		rc = NV_ENORESULT;

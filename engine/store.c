@@ -15,6 +15,11 @@
  * persistent result backend finished results are readable again. One
  * store serves both: naming two different persistent kinds is refused.
  *
+ * Any other name is a plugin backend from the registry (nuvom/backend.h):
+ * a plugin queue backend gets every dispatched job and a pump thread feeds
+ * the ring from it; a plugin result backend gets every finished job
+ * (pump.c). Built-in names keep the fast path above (docs/decisions.md).
+ *
  * Where the data lives: file -> <data_dir>/log/ (segments); sqlite ->
  * NUVOM_SQLITE_QUEUE_PATH (default <data_dir>/queue.db), or the result
  * path when only the result backend is sqlite.
@@ -27,6 +32,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "engine/backend_int.h"
 #include "engine/config_int.h"
 #include "engine/recovery_int.h"
 #include "engine/store_int.h"
@@ -38,12 +44,11 @@
  * flushed could otherwise be handed out again after a crash. Each open of a
  * persistent engine increments a durable boot counter (a small file beside
  * the store, replaced atomically and fsynced) and ids start at
- * boot << NV_BOOT_SHIFT at least: 2^40 ids per boot, 2^24 boots.
+ * boot << NV__BOOT_SHIFT at least: 2^40 ids per boot, 2^24 boots.
  */
-#define NV_BOOT_SHIFT 40
 
-static int
-next_boot(const char *store_path, uint64_t *boot)
+int
+nv__store_next_boot(const char *store_path, uint64_t *boot)
 {
 	char path[4200], tmp[4300];
 	unsigned long long prev = 0;
@@ -103,6 +108,73 @@ is_memory(const char *name)
 }
 
 int
+nv__store_location(const nv_config *cfg, const char *kind, bool queue_side,
+		   char *path, size_t len)
+{
+	if (strcmp(kind, "file") == 0) {
+		const char *dir = cfg->data_dir ? cfg->data_dir : ".nuvom";
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+			nv__err("cannot create data dir '%s': %s", dir,
+				strerror(errno));
+			return NV_EIO;
+		}
+		if ((size_t)snprintf(path, len, "%s/log", dir) >= len)
+			return NV_EINVAL;
+		return 0;
+	}
+	/* One store per engine: with a sqlite queue it is the queue db. */
+	bool q = queue_side || (cfg->queue_backend != NULL &&
+				strcmp(cfg->queue_backend, "sqlite") == 0);
+	return nv__config_path(
+	    cfg, q ? NV__CFG_SQLITE_QUEUE : NV__CFG_SQLITE_RESULT, path, len);
+}
+
+static bool
+is_store(const char *name)
+{
+	return strcmp(name, "file") == 0 || strcmp(name, "sqlite") == 0;
+}
+
+/* Opens the plugin backends (q / r not NULL) through the registry. */
+static int
+open_plugins(nv_engine *e, const char *q, const char *r)
+{
+	nv_backend_conf bc = {&e->cfg, NULL};
+	char names[512];
+	int rc;
+
+	if (q != NULL) {
+		if (nv_queue_backend_find(q) == NULL) {
+			nv_queue_backend_names(names, sizeof(names));
+			nv__err("unknown queue backend '%s' (registered: %s)",
+				q, names);
+			return NV_EINVAL;
+		}
+		if ((rc = nv_queue_open(q, &bc, &e->qbe)) != 0) {
+			nv__err("queue backend '%s' failed to open: %s", q,
+				nv_strerror(rc));
+			return rc;
+		}
+		if ((rc = nv__pump_create(e)) != 0)
+			return rc;
+	}
+	if (r != NULL) {
+		if (nv_results_backend_find(r) == NULL) {
+			nv_results_backend_names(names, sizeof(names));
+			nv__err("unknown result backend '%s' (registered: %s)",
+				r, names);
+			return NV_EINVAL;
+		}
+		if ((rc = nv_results_open(r, &bc, &e->rbe)) != 0) {
+			nv__err("result backend '%s' failed to open: %s", r,
+				nv_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int
 nv__store_open(nv_engine *e)
 {
 	const char *q = e->cfg.queue_backend, *r = e->cfg.result_backend;
@@ -114,6 +186,16 @@ nv__store_open(nv_engine *e)
 	nv_store *store;
 	int rc;
 
+	bool pq = !is_memory(q) && !is_store(q),
+	     pr = !is_memory(r) && !is_store(r);
+	if ((pq || pr) &&
+	    (rc = open_plugins(e, pq ? q : NULL, pr ? r : NULL)) != 0)
+		return rc;
+	/* A plugin backend leaves its side to the plugin: no store for it. */
+	if (pq)
+		q = NULL;
+	if (pr)
+		r = NULL;
 	if (is_memory(q) && is_memory(r))
 		return 0;
 	if (!is_memory(q) && !is_memory(r) && strcmp(q, r) != 0) {
@@ -131,24 +213,9 @@ nv__store_open(nv_engine *e)
 	memset(&sc, 0, sizeof(sc));
 	sc.fsync = e->cfg.fsync;
 	sc.retain_finished = e->cfg.result_retention;
-	if (strcmp(kind, "file") == 0) {
-		const char *dir = e->cfg.data_dir ? e->cfg.data_dir : ".nuvom";
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-			nv__err("cannot create data dir '%s': %s", dir,
-				strerror(errno));
-			return NV_EIO;
-		}
-		if ((size_t)snprintf(path, sizeof(path), "%s/log", dir) >=
-		    sizeof(path))
-			return NV_EINVAL;
-	} else {
-		rc = nv__config_path(&e->cfg,
-				     is_memory(q) ? NV__CFG_SQLITE_RESULT
-						  : NV__CFG_SQLITE_QUEUE,
-				     path, sizeof(path));
-		if (rc != 0)
-			return rc;
-	}
+	if ((rc = nv__store_location(&e->cfg, kind, !is_memory(q), path,
+				     sizeof(path))) != 0)
+		return rc;
 	sc.path = path;
 	if ((rc = ops->open(&store, &sc)) != 0) {
 		nv__err("cannot open the %s store at '%s': %s", kind, path,
@@ -156,16 +223,16 @@ nv__store_open(nv_engine *e)
 		return rc;
 	}
 	uint64_t mj = 0, ms = 0, boot = 0;
-	if ((rc = next_boot(path, &boot)) != 0) {
+	if ((rc = nv__store_next_boot(path, &boot)) != 0) {
 		ops->close(store);
 		return rc;
 	}
 	ops->max_ids(store, &mj, &ms);
-	e->next_id = mj + 1 > boot << NV_BOOT_SHIFT ? mj + 1
-						    : boot << NV_BOOT_SHIFT;
-	nv__schedules_set_next_id(e, ms + 1 > boot << NV_BOOT_SHIFT
-					     ? ms + 1
-					     : boot << NV_BOOT_SHIFT);
+	e->next_id =
+	    mj + 1 > boot << NV__BOOT_SHIFT ? mj + 1 : boot << NV__BOOT_SHIFT;
+	nv__schedules_set_next_id(e, ms + 1 > boot << NV__BOOT_SHIFT
+					 ? ms + 1
+					 : boot << NV__BOOT_SHIFT);
 	pc.fsync = e->cfg.fsync;
 	pc.interval_ms = e->cfg.fsync_interval_ms;
 	pc.max_batch = 4096;
@@ -183,22 +250,26 @@ int
 nv__store_start(nv_engine *e)
 {
 	int rc;
-	if (e->persister == NULL)
-		return 0;
-	rc = nv__recover(e, e->store, e->requeue_stored, e->keep_results);
-	if (rc != 0) {
-		nv__err("recovery from the store failed: %s", nv_strerror(rc));
-		return rc;
-	}
-	rc = nv__persister_start(e->persister);
-	if (rc == 0)
+	if (e->persister != NULL) {
+		rc = nv__recover(e, e->store, e->requeue_stored,
+				 e->keep_results);
+		if (rc != 0) {
+			nv__err("recovery from the store failed: %s",
+				nv_strerror(rc));
+			return rc;
+		}
+		if ((rc = nv__persister_start(e->persister)) != 0)
+			return rc;
 		e->persister_started = true;
-	return rc;
+	}
+	return e->pump != NULL ? nv__pump_start(e) : 0;
 }
 
 int
 nv__store_stop(nv_engine *e)
 {
+	if (e->pump != NULL)
+		nv__pump_stop(e); /* queued jobs back to the plugin queue */
 	if (e->persister == NULL)
 		return 0;
 	/* Never started: events submitted before start (jobs dispatched to
@@ -216,6 +287,11 @@ nv__store_stop(nv_engine *e)
 void
 nv__store_close(nv_engine *e)
 {
+	nv__pump_destroy(e);
+	nv_queue_close(e->qbe);
+	e->qbe = NULL;
+	nv_results_close(e->rbe);
+	e->rbe = NULL;
 	if (e->persister == NULL)
 		return;
 	nv__persister_destroy(e->persister); /* closes the store */

@@ -312,4 +312,8 @@ int nv_engine_stats(nv_engine *e, nv_stats *out);
 #ifdef __cplusplus
 }
 #endif
+
+/* Queue and result backends as method tables (plugins, standalone use). */
+#include "nuvom/backend.h"
+
 #endif /* NUVOM_H */

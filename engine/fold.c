@@ -1,0 +1,238 @@
+/*
+ * fold.c - folds the records a store replays into per-id state.
+ *
+ * A store replays its live records in write order (or, for SQLite and a
+ * compacted file log, a synthesized stream that rebuilds the same state:
+ * persistence/store.h). Folding keeps, per job id, the last word of each
+ * kind: the enqueued task and args, the highest attempt, the final state
+ * with its result or error, a pending retry's due time; per schedule id,
+ * its definition, cancellation and last fire. Recovery (recovery.c) turns
+ * the fold into engine jobs; the store-backed backends (backend_store.c)
+ * into a pending FIFO and a result index. Single-threaded: the caller owns
+ * the fold.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "engine/fold_int.h"
+
+static uint64_t
+mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static struct nv__rjob *
+job_slot(struct nv__fold *f, uint64_t id)
+{
+	if (f->n * 2 >= f->cap) {
+		size_t ncap = f->cap ? f->cap * 2 : 1024;
+		struct nv__rjob *nj = nv__calloc(ncap, sizeof(*nj));
+		if (nj == NULL)
+			return NULL;
+		for (size_t i = 0; i < f->cap; i++) {
+			if (f->jobs[i].id == 0)
+				continue;
+			size_t k = mix(f->jobs[i].id) & (ncap - 1);
+			while (nj[k].id != 0)
+				k = (k + 1) & (ncap - 1);
+			nj[k] = f->jobs[i];
+		}
+		nv__free(f->jobs);
+		f->jobs = nj;
+		f->cap = ncap;
+	}
+	size_t k = mix(id) & (f->cap - 1);
+	while (f->jobs[k].id != 0 && f->jobs[k].id != id)
+		k = (k + 1) & (f->cap - 1);
+	if (f->jobs[k].id == 0) {
+		f->jobs[k].id = id;
+		f->n++;
+	}
+	return &f->jobs[k];
+}
+
+static bool
+copy_bytes(void **dst, uint32_t *dlen, const void *src, uint32_t len)
+{
+	nv__free(*dst);
+	*dst = NULL;
+	*dlen = 0;
+	if (len == 0 || src == NULL)
+		return true;
+	if ((*dst = nv__memdup(src, len)) == NULL)
+		return false;
+	*dlen = len;
+	return true;
+}
+
+char *
+nv__fold_str(const char *s, uint32_t len)
+{
+	char *p = nv__malloc((size_t)len + 1);
+	if (p != NULL) {
+		if (s != NULL && len)
+			memcpy(p, s, len);
+		else
+			len = 0;
+		p[len] = '\0';
+	}
+	return p;
+}
+
+static struct nv__rsched *
+sched_slot(struct nv__fold *f, uint64_t id)
+{
+	for (size_t i = 0; i < f->nsch; i++)
+		if (f->sch[i].id == id)
+			return &f->sch[i];
+	if (f->nsch == f->capsch) {
+		size_t nc = f->capsch ? f->capsch * 2 : 16;
+		struct nv__rsched *p = nv__realloc(f->sch, nc * sizeof(*p));
+		if (p == NULL)
+			return NULL;
+		f->sch = p;
+		f->capsch = nc;
+	}
+	memset(&f->sch[f->nsch], 0, sizeof(*f->sch));
+	f->sch[f->nsch].id = id;
+	return &f->sch[f->nsch++];
+}
+
+static int
+on_record(const nv_rec *r, void *arg)
+{
+	struct nv__fold *f = arg;
+	bool ok = true;
+
+	if (r->type >= NV_REC_SCHED_ADDED) {
+		struct nv__rsched *s = sched_slot(f, r->id);
+		if (s == NULL)
+			return f->rc = NV_ENOMEM;
+		if (r->id > f->max_sched)
+			f->max_sched = r->id;
+		switch (r->type) {
+		case NV_REC_SCHED_ADDED:
+			nv__free(s->task);
+			nv__free(s->spec);
+			s->task =
+			    nv__fold_str(r->task ? r->task : "", r->task_len);
+			s->spec =
+			    nv__fold_str(r->aux ? r->aux : "", r->aux_len);
+			s->next_ms = r->time_ms;
+			ok = s->task && s->spec &&
+			     copy_bytes(&s->args, &s->alen, r->data,
+					r->data_len);
+			break;
+		case NV_REC_SCHED_CANCELLED:
+			s->cancelled = true;
+			break;
+		case NV_REC_SCHED_FIRED:
+			s->last_fired = r->time_ms;
+			break;
+		}
+		return ok ? 0 : (f->rc = NV_ENOMEM);
+	}
+	struct nv__rjob *j = job_slot(f, r->id);
+	if (j == NULL)
+		return f->rc = NV_ENOMEM;
+	if (r->id > f->max_job)
+		f->max_job = r->id;
+	switch (r->type) {
+	case NV_REC_JOB_ENQUEUED:
+		j->enqueued = true;
+		j->state = NV__RJ_PENDING;
+		j->attempt = r->attempt;
+		j->created = r->time_ms;
+		j->started = j->finished = 0;
+		nv__free(j->task);
+		j->task = nv__fold_str(r->task ? r->task : "", r->task_len);
+		ok = j->task &&
+		     copy_bytes(&j->args, &j->alen, r->data, r->data_len);
+		break;
+	case NV_REC_JOB_STARTED:
+		j->started = r->time_ms;
+		if (r->attempt > j->attempt)
+			j->attempt = r->attempt;
+		break;
+	case NV_REC_JOB_SUCCEEDED:
+		j->state = NV__RJ_SUCCESS;
+		j->finished = r->time_ms;
+		if (r->attempt > j->attempt)
+			j->attempt = r->attempt;
+		ok = copy_bytes(&j->data, &j->dlen, r->data, r->data_len);
+		break;
+	case NV_REC_JOB_FAILED:
+		j->state = NV__RJ_FAILED;
+		j->finished = r->time_ms;
+		if (r->attempt > j->attempt)
+			j->attempt = r->attempt;
+		ok = copy_bytes(&j->data, &j->dlen, r->data, r->data_len);
+		break;
+	case NV_REC_JOB_RETRY:
+		j->state = NV__RJ_RETRY;
+		if (r->attempt > j->attempt)
+			j->attempt = r->attempt;
+		j->due = r->time_ms;
+		ok = copy_bytes(&j->data, &j->dlen, r->data, r->data_len);
+		break;
+	}
+	return ok ? 0 : (f->rc = NV_ENOMEM);
+}
+
+int
+nv__fold_replay(struct nv__fold *f, nv_store *store)
+{
+	int rc = store->ops->replay(store, on_record, f);
+	return rc != 0 ? rc : f->rc;
+}
+
+static int
+cmp_rjob(const void *a, const void *b)
+{
+	const struct nv__rjob *x = *(struct nv__rjob *const *)a;
+	const struct nv__rjob *y = *(struct nv__rjob *const *)b;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+struct nv__rjob **
+nv__fold_jobs(struct nv__fold *f, size_t *n)
+{
+	struct nv__rjob **order;
+	size_t no = 0;
+	*n = 0;
+	if (f->n == 0)
+		return NULL;
+	if ((order = nv__malloc(f->n * sizeof(*order))) == NULL) {
+		*n = SIZE_MAX;
+		return NULL;
+	}
+	for (size_t i = 0; i < f->cap; i++)
+		if (f->jobs[i].id != 0 && f->jobs[i].enqueued)
+			order[no++] = &f->jobs[i];
+	qsort(order, no, sizeof(*order), cmp_rjob);
+	*n = no;
+	return order;
+}
+
+void
+nv__fold_free(struct nv__fold *f)
+{
+	for (size_t i = 0; i < f->cap; i++) {
+		nv__free(f->jobs[i].task);
+		nv__free(f->jobs[i].args);
+		nv__free(f->jobs[i].data);
+	}
+	nv__free(f->jobs);
+	for (size_t i = 0; i < f->nsch; i++) {
+		nv__free(f->sch[i].task);
+		nv__free(f->sch[i].args);
+		nv__free(f->sch[i].spec);
+	}
+	nv__free(f->sch);
+	memset(f, 0, sizeof(*f));
+}
