@@ -14,7 +14,9 @@
  * dispatch and the task records now - then. "spinning": the next job is
  * dispatched as soon as the previous one finished (a worker is still in
  * its spin phase); "parked": 2 ms of idleness between jobs (workers
- * asleep on their futex); "saturated": every job of a 2-producer
+ * asleep on their futex; "raw futex wake" is the floor under both: a bare
+ * FUTEX_WAKE to a thread in FUTEX_WAIT after the same idle time);
+ * "saturated": every job of a 2-producer
  * throughput run (queueing included).
  *
  * Memory: bytes of RSS per queued job with N jobs queued before the engine
@@ -25,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "baseline_pool.h"
@@ -248,6 +252,47 @@ run(enum mode mode, bool stored, unsigned np, uint64_t n, bool stamp)
 	return (double)got / ((double)(t1 - t0) / 1e9);
 }
 
+/* The floor of any wake-up from parked: a thread asleep in FUTEX_WAIT is
+ * woken by FUTEX_WAKE after idle_us; latency = its first instruction
+ * after the syscall minus the time just before the wake. */
+struct fx {
+	uint32_t word;   /* futex word: the round number */
+	uint64_t t_wake; /* atomic */
+	uint64_t *out;
+	uint64_t k;
+};
+
+static void *
+futex_sleeper(void *arg)
+{
+	struct fx *f = arg;
+	for (uint64_t i = 0; i < f->k; i++) {
+		while (__atomic_load_n(&f->word, __ATOMIC_ACQUIRE) == i)
+			syscall(SYS_futex, &f->word, FUTEX_WAIT_PRIVATE,
+				(uint32_t)i, NULL, NULL, 0);
+		f->out[i] = nvb_now_ns() -
+			    __atomic_load_n(&f->t_wake, __ATOMIC_ACQUIRE);
+	}
+	return NULL;
+}
+
+static void
+futex_floor(uint64_t k, unsigned idle_us, uint64_t *out)
+{
+	struct fx f = { 0, 0, out, k };
+	pthread_t th;
+	pthread_create(&th, NULL, futex_sleeper, &f);
+	for (uint64_t i = 0; i < k; i++) {
+		struct timespec ts = { 0, (long)idle_us * 1000 };
+		nanosleep(&ts, NULL);
+		__atomic_store_n(&f.t_wake, nvb_now_ns(), __ATOMIC_RELEASE);
+		__atomic_store_n(&f.word, (uint32_t)(i + 1), __ATOMIC_RELEASE);
+		syscall(SYS_futex, &f.word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL,
+			0);
+	}
+	pthread_join(th, NULL);
+}
+
 /* Ping-pong latency: one job at a time, idle_us between them. */
 static void
 pingpong(bool pool_mode, uint64_t k, unsigned idle_us, uint64_t *out)
@@ -355,8 +400,8 @@ suite_engine(nvb_ctx *ctx)
 	uint64_t n = ctx->quick ? 500000 : 4000000;
 	double v[R_N][32], med[R_N];
 	int reps = ctx->reps > 32 ? 32 : ctx->reps;
-	if (ctx->quick && reps > 3)
-		reps = 3; /* quick mode stays under a minute overall */
+	if (ctx->quick && reps > 5)
+		reps = 5; /* quick mode stays under a minute overall */
 
 	nvb_section("engine: no-op jobs end to end, 2 workers (median of reps)");
 	for (int r = 0; r < reps; r++) {
@@ -391,6 +436,8 @@ suite_engine(nvb_ctx *ctx)
 	report_lat(ctx, "nuvom parked", buf, kp);
 	pingpong(true, kp, 2000, buf);
 	report_lat(ctx, "pool  parked", buf, kp);
+	futex_floor(kp, 2000, buf);
+	report_lat(ctx, "raw futex wake (floor)", buf, kp);
 	lat = buf;
 	run(M_DELAY, false, 2, n, true);
 	lat = NULL;

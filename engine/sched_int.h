@@ -32,6 +32,7 @@ struct nv_sched_state {
 	/* Timeout sampling (scheduler thread only). */
 	nv_timer watch;     /* the sampler's periodic timer */
 	bool watching;      /* the watch timer is armed */
+	unsigned idle_samples; /* consecutive samples with every slot idle */
 	uint64_t *seen;     /* per slot: the word of the execution last seen
 			       running (0: none) */
 	uint64_t *due;      /* per slot: mono ms its timeout expires */

@@ -23,8 +23,8 @@
  * stores its word (seq_cst) then loads watch_off (seq_cst). One of the two
  * sees the other (Dekker): either the sampler finds the new RUNNING word
  * and goes on, or the worker finds sampling off, clears it and pokes this
- * thread, which restarts the sampler. Idle engine: no sampling, no
- * wake-ups. Busy engine: 1000/NV_WATCH_MS short wake-ups a second instead
+ * thread, which restarts the sampler. It stops after NV_WATCH_LINGER idle
+ * samples (100 ms): an idle engine has no sampling and no wake-ups. Busy engine: 1000/NV_WATCH_MS short wake-ups a second instead
  * of a clock read (~26 ns here) on every job.
  */
 #include <string.h>
@@ -39,6 +39,7 @@ static __thread bool on_sched_thread;
 
 #define NV_SCHED_MAX_SLEEP_MS 3600000ll /* longest single wait */
 #define NV_WATCH_MS 2 /* timeout sampling period while jobs run */
+#define NV_WATCH_LINGER 50 /* idle samples (100 ms) before it stops */
 
 /* ThreadSanitizer cannot see liburcu's inline-asm atomics, so it would
  * take every hand-off through the inbox for a race. In TSan builds the
@@ -194,7 +195,11 @@ watch_fire(nv_timer *t, void *arg)
 	bool busy = false;
 	for (unsigned i = 0; i < e->nslots; i++)
 		busy |= sample(e, i, now);
-	if (!busy) {
+	/* Linger: keep sampling a little after the last job, so bursty
+	 * traffic does not pay a poke (a futex wake-up on the worker, before
+	 * its job starts) at the head of every burst. */
+	s->idle_samples = busy ? 0 : s->idle_samples + 1;
+	if (!busy && s->idle_samples >= NV_WATCH_LINGER) {
 		/* Stop sampling, then look again (the Dekker half above):
 		 * a job that started meanwhile keeps the sampler going. */
 		__atomic_store_n(&e->watch_off, 1, __ATOMIC_SEQ_CST);
@@ -218,6 +223,7 @@ watch_start(nv_engine *e)
 	if (s->watching || s->draining)
 		return;
 	s->watching = true;
+	s->idle_samples = 0;
 	nv_wheel_add(s->wheel, &s->watch, nv__mono_ms() + NV_WATCH_MS);
 }
 
