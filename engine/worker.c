@@ -1,9 +1,10 @@
 /*
  * worker.c - the worker pool, job execution and the task context.
  *
- * Each worker pops batches from the priority ring (scheduled jobs) and then
- * the main ring, runs them one by one and records the outcome. When both
- * rings are empty it spins briefly, then parks on the engine's not_empty
+ * Each worker pops batches from the priority ring (scheduled jobs), then
+ * its own lane of the queue, then the other lanes (engine_int.h), runs
+ * them one by one and records the outcome. When every ring is empty it
+ * spins briefly, then parks on the engine's not_empty
  * eventcount (~0% CPU when idle); dispatchers wake it after a push.
  *
  * A popped batch is published in the worker's slot (w->batch) and every
