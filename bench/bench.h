@@ -55,6 +55,10 @@ void nvb_target(nvb_ctx *ctx, const char *what, double value, double min);
 void nvb_gate_max(nvb_ctx *ctx, const char *what, double value, double max);
 
 double nvb_median(double *v, int n); /* sorts v */
+/* Median of the paired ratios a[i] / b[i] (a and b measured back to back
+ * in repetition i): slow drifts of a shared machine cancel within a pair.
+ * Pairs with b[i] <= 0 are skipped; 0 when none is left. a, b untouched. */
+double nvb_paired_ratio(const double *a, const double *b, int n);
 uint64_t nvb_now_ns(void);
 void nvb_pin(unsigned cpu); /* pin calling thread to cpu % ncpu */
 int nvb_ncpu(void);

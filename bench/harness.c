@@ -68,6 +68,17 @@ nvb_median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+double
+nvb_paired_ratio(const double *a, const double *b, int n)
+{
+	double r[64];
+	int k = 0;
+	for (int i = 0; i < n && k < 64; i++)
+		if (b[i] > 0)
+			r[k++] = a[i] / b[i];
+	return nvb_median(r, k);
+}
+
 static int
 cmp_u64(const void *a, const void *b)
 {
