@@ -1,5 +1,6 @@
 /*
- * engine/config_int.h - internal helpers around nv_config (engine/config.c).
+ * engine/config_int.h - internal helpers around nv_config (engine/config.c,
+ * engine/config_env.c).
  *
  * The string fields of an nv_config filled by nv_config_from_env point into
  * that same struct's nv__strbuf. A plain struct copy (b = a) keeps pointing
@@ -34,6 +35,13 @@ void nv__config_copy(nv_config *dst, const nv_config *src);
  * plus reading the file. */
 int nv__config_load(nv_config *cfg, const char *text, size_t len,
 		    const char *origin, bool use_environ);
+
+/* The message behind nv_config_error() (thread-local, owned by config.c):
+ * nv__config_seterr formats it (truncated to its 1 KiB), nv__config_clearerr
+ * empties it. For config.c and config_env.c. */
+void nv__config_seterr(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+void nv__config_clearerr(void);
 
 /* Paths that default to a file in data_dir when their field is NULL. */
 typedef enum {
