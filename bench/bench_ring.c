@@ -88,7 +88,7 @@ producer(void *arg)
 	nvb_pin(t->cpu);
 	start_line(r);
 	while (i < r->per_producer) {
-		if ((i & 1023) == 0 && __atomic_load_n(&r->stop, __ATOMIC_RELAXED))
+		if ((i & 15) == 0 && __atomic_load_n(&r->stop, __ATOMIC_RELAXED))
 			break;
 		if (r->bulk) {
 			void *batch[BULK];
