@@ -208,6 +208,9 @@ fl_write(nv_store *st, const nv_rec *recs, size_t n)
 	}
 	if ((rc = nv__fl_reserve(s, n)) != 0)
 		return rc;
+	/* The fold below looks every id up: start the misses now. */
+	for (size_t i = 0; i < n; i++)
+		nv__fl_prefetch(s, &recs[i]);
 	if (total > s->wcap) {
 		uint8_t *b = nv__realloc(s->wbuf, total);
 		if (b == NULL)

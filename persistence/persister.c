@@ -48,6 +48,33 @@
  * wake and return NV_EIO, later submits and flushes return NV_EIO, and the
  * thread discards what it pops from then on. Nothing is ever reported
  * durable after the failure.
+ *
+ * Backpressure. `backlog` / `backlog_bytes` count the nodes submitted and
+ * not yet released by the thread (it releases a node once the write that
+ * carried it returned, or when it discards it). A submit that finds a
+ * bound reached parks on room_cv before it allocates or takes a seq, so a
+ * submit that gives up (NV_EFULL at its timeout, NV_ESTOPPED, NV_EIO)
+ * leaves nothing behind. Waiters and the thread form a Dekker pair over
+ * `room_waiters` and the backlog counters (seq_cst, like flush). The bound
+ * is checked, then the counters are raised (no undo), so it may be passed
+ * by the submitters racing the check: at most one record per submitting
+ * thread. Waiting cannot deadlock: the thread never waits for a producer,
+ * a worker or the scheduler (it only pops, writes and syncs), so the
+ * backlog drains as long as the store makes progress; a failed store
+ * discards (and so releases) everything and wakes the waiters with
+ * NV_EIO, stop wakes them with NV_ESTOPPED. Before start there is no
+ * thread to make room: a full submit then fails at once (NV_EFULL).
+ *
+ * Coalescing. Before a batch is written, a STARTED record is left out when
+ * the same batch holds a later outcome (SUCCEEDED, FAILED, RETRY) of the
+ * same job for that attempt or a later one, with no ENQUEUED of the job
+ * between them: the fold only takes the attempt number from a STARTED and
+ * the outcome carries it, so the stored state is the same. Written in one
+ * write, the outcome is durable exactly when the STARTED would have been;
+ * a job that crashes the process never submits its outcome, so its
+ * STARTED is still written (the crash counts as an attempt). A per-batch
+ * table (id -> index of the pending STARTED, stamped with a generation so
+ * that it is never cleared) finds the pairs.
  */
 #include "persistence/persister.h"
 
@@ -70,27 +97,43 @@ struct qnode {
 };
 
 struct pnode {
-	struct qnode q; /* first: a qnode * is a pnode * */
-	nv_rec rec;	/* task/data/aux point into bytes[] */
-	bool cancelled; /* submitted while stopping: fills its seq only */
+	struct qnode q;	 /* first: a qnode * is a pnode * */
+	nv_rec rec;	 /* task/data/aux point into bytes[] */
+	uint64_t nbytes; /* node size, counted in backlog_bytes */
+	bool cancelled;	 /* submitted while stopping: fills its seq only */
 	uint8_t bytes[];
 };
+
+/* Coalescing table slot (see the essay). */
+struct cslot {
+	uint64_t id;
+	uint32_t gen; /* the batch that wrote it; other values = empty */
+	uint32_t idx; /* pending STARTED's index in the batch, or CNONE */
+};
+#define CNONE UINT32_MAX
 
 struct nv_persister {
 	/* Producers' line. */
 	struct qnode *tail __attribute__((aligned(NV__CACHELINE))); /* atomic */
-	uint64_t next_seq; /* atomic: the next seq to hand out */
+	uint64_t next_seq;	/* atomic: the next seq to hand out */
+	uint64_t backlog;	/* atomic: nodes submitted, not yet released */
+	uint64_t backlog_bytes; /* atomic: their nbytes */
+	uint64_t backlog_peak;	/* atomic (relaxed): statistics */
 
 	/* Flags read by everyone, written rarely. */
 	int sleeping __attribute__((aligned(NV__CACHELINE))); /* atomic */
 	int stopping;					      /* atomic */
 	int error;					      /* atomic */
 	int flush_waiters;				      /* atomic */
+	int room_waiters; /* atomic: submits parked for room */
+	int running;	  /* atomic: the thread was started */
 	uint64_t durable; /* atomic: every seq <= durable is durable */
+	uint64_t full_waits, coalesced; /* atomic (relaxed): statistics */
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake_cv;	 /* the thread sleeps here */
 	pthread_cond_t flush_cv; /* flushers sleep here */
+	pthread_cond_t room_cv;	 /* submits wait for room here */
 
 	/* The thread's own (and the owner's before start / after join). */
 	struct qnode *head __attribute__((aligned(NV__CACHELINE)));
@@ -106,6 +149,9 @@ struct nv_persister {
 	nv_rec *batch;
 	struct pnode **bnodes;
 	uint64_t last_sync_ms;
+	uint64_t rel_n, rel_bytes; /* freed, not yet subtracted (release) */
+	struct cslot *ctab;	   /* coalescing table, ccap slots */
+	uint32_t ccap, cgen;
 };
 
 /* ---------------------------------------------------------------- inbox */
@@ -210,6 +256,14 @@ wake_flushers(nv_persister *p)
 }
 
 static void
+wake_room(nv_persister *p)
+{
+	pthread_mutex_lock(&p->lock);
+	pthread_cond_broadcast(&p->room_cv);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void
 publish(nv_persister *p, uint64_t seq)
 {
 	/* seq_cst store, then seq_cst load of flush_waiters: the Dekker
@@ -230,12 +284,33 @@ fail(nv_persister *p, int rc, const char *what)
 		__atomic_store_n(&p->error, NV_EIO, __ATOMIC_SEQ_CST);
 	}
 	wake_flushers(p);
+	wake_room(p); /* parked submits return NV_EIO */
 }
 
+/* Frees a node the thread took; its backlog share is given back by the
+ * next release(). */
 static void
-node_free(struct pnode *n)
+node_free(nv_persister *p, struct pnode *n)
 {
+	p->rel_n++;
+	p->rel_bytes += n->nbytes;
 	nv__free(n);
+}
+
+/* Gives the freed nodes' share of the backlog back and wakes parked
+ * submitters. The seq_cst subtractions and the seq_cst load of
+ * room_waiters are the thread's half of the Dekker pair with wait_room
+ * (increment room_waiters, then load the counters). */
+static void
+release(nv_persister *p)
+{
+	if (p->rel_n == 0)
+		return;
+	__atomic_sub_fetch(&p->backlog_bytes, p->rel_bytes, __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&p->backlog, p->rel_n, __ATOMIC_SEQ_CST);
+	p->rel_n = p->rel_bytes = 0;
+	if (__atomic_load_n(&p->room_waiters, __ATOMIC_SEQ_CST) > 0)
+		wake_room(p);
 }
 
 /* Takes the next node in seq order: from the heap when it holds it, else
@@ -258,9 +333,65 @@ next_node(nv_persister *p)
 		if (!heap_push(p, x)) {
 			/* Cannot hold it back: the store would get a gap. */
 			fail(p, NV_ENOMEM, "reorder buffer");
-			node_free(x);
+			node_free(p, x);
 		}
 	}
+}
+
+/* Leaves out of batch[0..n) the STARTED records made redundant by a later
+ * outcome in the same batch (see the essay); returns the new count. The
+ * nodes stay in bnodes (freed after the write). */
+static size_t
+coalesce(nv_persister *p, size_t n)
+{
+	nv_rec *b = p->batch;
+	uint32_t gen, mask = p->ccap - 1;
+	size_t kept = 0, dropped = 0;
+
+	if (n < 2)
+		return n;
+	if (++p->cgen == 0) { /* wrapped: old stamps could match again */
+		memset(p->ctab, 0, (size_t)p->ccap * sizeof(*p->ctab));
+		p->cgen = 1;
+	}
+	gen = p->cgen;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t t = b[i].type;
+		struct cslot *c;
+		size_t h;
+		if (t < NV_REC_JOB_ENQUEUED || t > NV_REC_JOB_RETRY)
+			continue;
+		h = (size_t)((b[i].id * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+		for (;; h = (h + 1) & mask) { /* n <= ccap / 2: never full */
+			c = &p->ctab[h];
+			if (c->gen != gen) {
+				c->gen = gen;
+				c->id = b[i].id;
+				c->idx = CNONE;
+				break;
+			}
+			if (c->id == b[i].id)
+				break;
+		}
+		if (t == NV_REC_JOB_STARTED) {
+			c->idx = (uint32_t)i;
+		} else if (t == NV_REC_JOB_ENQUEUED) {
+			c->idx = CNONE;
+		} else if (c->idx != CNONE) { /* an outcome */
+			if (b[c->idx].attempt <= b[i].attempt) {
+				b[c->idx].type = 0; /* left out */
+				dropped++;
+			}
+			c->idx = CNONE;
+		}
+	}
+	if (dropped == 0)
+		return n;
+	for (size_t i = 0; i < n; i++)
+		if (b[i].type != 0)
+			b[kept++] = b[i];
+	__atomic_add_fetch(&p->coalesced, dropped, __ATOMIC_RELAXED);
+	return kept;
 }
 
 /* Writes one batch of up to max_batch consecutive records (more only when
@@ -273,33 +404,37 @@ write_runs(nv_persister *p)
 	bool wrote = false;
 
 	while (!wrote) {
-		size_t n = 0;
+		size_t n = 0, nw;
 		struct pnode *x;
 		int rc;
 
 		while (n < p->conf.max_batch && (x = next_node(p)) != NULL) {
 			if (x->rec.seq <= p->written) { /* cannot happen */
-				node_free(x);
+				node_free(p, x);
 				continue;
 			}
 			p->written = x->rec.seq;
 			if (x->cancelled ||
 			    __atomic_load_n(&p->error, __ATOMIC_RELAXED)) {
-				node_free(x);
+				node_free(p, x);
 				continue;
 			}
 			p->batch[n] = x->rec;
 			p->bnodes[n++] = x;
 		}
-		if (n == 0)
+		if (n == 0) {
+			release(p);
 			break;
+		}
+		nw = coalesce(p, n);
 		rc = __atomic_load_n(&p->error, __ATOMIC_RELAXED)
 			 ? NV_EIO /* failed meanwhile: discard */
-			 : p->store->ops->write(p->store, p->batch, n);
+			 : p->store->ops->write(p->store, p->batch, nw);
 		if (rc != 0)
 			fail(p, rc, "write");
 		for (size_t i = 0; i < n; i++)
-			node_free(p->bnodes[i]);
+			node_free(p, p->bnodes[i]);
+		release(p);
 		if (rc != 0)
 			continue;
 		wrote = true;
@@ -421,6 +556,7 @@ persister_main(void *arg)
 		publish(p, p->written);
 	__atomic_store_n(&p->exited, 1, __ATOMIC_SEQ_CST);
 	wake_flushers(p);
+	wake_room(p);
 	return NULL;
 }
 
@@ -450,9 +586,17 @@ nv__persister_create(nv_persister **out, nv_store *store,
 	p->batch = nv__malloc(bytes);
 	bytes = p->conf.max_batch * sizeof(*p->bnodes);
 	p->bnodes = nv__malloc(bytes);
-	if (p->batch == NULL || p->bnodes == NULL) {
+	if (p->conf.max_backlog == 0)
+		p->conf.max_backlog = NV__P_DEFAULT_BACKLOG;
+	if (p->conf.max_backlog_bytes == 0)
+		p->conf.max_backlog_bytes = NV__P_DEFAULT_BACKLOG_BYTES;
+	for (p->ccap = 64; p->ccap < 2 * p->conf.max_batch; p->ccap *= 2)
+		;
+	p->ctab = nv__calloc(p->ccap, sizeof(*p->ctab));
+	if (p->batch == NULL || p->bnodes == NULL || p->ctab == NULL) {
 		nv__free(p->batch);
 		nv__free(p->bnodes);
+		nv__free(p->ctab);
 		nv__aligned_free(p);
 		return NV_ENOMEM;
 	}
@@ -466,6 +610,7 @@ nv__persister_create(nv_persister **out, nv_store *store,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->wake_cv, &ca);
 	pthread_cond_init(&p->flush_cv, &ca);
+	pthread_cond_init(&p->room_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	*out = p;
 	return 0;
@@ -479,17 +624,73 @@ nv__persister_start(nv_persister *p)
 	if (pthread_create(&p->thread, NULL, persister_main, p) != 0)
 		return NV_ENOMEM;
 	p->started = true;
+	/* Release: a submit that sees it may wait for the thread's room. */
+	__atomic_store_n(&p->running, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
+/* True when a node of nbytes would pass a bound (seq_cst loads: the
+ * waiter's half of the Dekker pair with release()). A node larger than the
+ * byte bound passes when nothing else is outstanding. */
+static bool
+over(nv_persister *p, uint64_t nbytes)
+{
+	uint64_t n = __atomic_load_n(&p->backlog, __ATOMIC_SEQ_CST);
+	uint64_t b = __atomic_load_n(&p->backlog_bytes, __ATOMIC_SEQ_CST);
+	return n >= p->conf.max_backlog ||
+	       (n > 0 && b + nbytes > p->conf.max_backlog_bytes);
+}
+
+/* Parks until a node of nbytes fits the backlog. 0, NV_EFULL (timeout, or
+ * no thread to make room), NV_EIO, NV_ESTOPPED. */
+static int
+wait_room(nv_persister *p, uint64_t nbytes, int timeout_ms)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	/* Acquire: pairs with the release store in start. */
+	if (timeout_ms == 0 || !__atomic_load_n(&p->running, __ATOMIC_ACQUIRE))
+		return NV_EFULL;
+	if (timeout_ms > 0)
+		ts = nv__deadline_ts((uint64_t)timeout_ms);
+	__atomic_add_fetch(&p->full_waits, 1, __ATOMIC_RELAXED);
+	/* Dekker pair with release(): increment, then read the counters. */
+	__atomic_add_fetch(&p->room_waiters, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&p->lock);
+	while (over(p, nbytes)) {
+		if (__atomic_load_n(&p->error, __ATOMIC_SEQ_CST)) {
+			rc = NV_EIO;
+			break;
+		}
+		if (__atomic_load_n(&p->stopping, __ATOMIC_SEQ_CST) ||
+		    __atomic_load_n(&p->exited, __ATOMIC_SEQ_CST)) {
+			rc = NV_ESTOPPED;
+			break;
+		}
+		if (timeout_ms < 0) {
+			pthread_cond_wait(&p->room_cv, &p->lock);
+		} else if (pthread_cond_timedwait(&p->room_cv, &p->lock, &ts) ==
+			   ETIMEDOUT) {
+			rc = over(p, nbytes) ? NV_EFULL : 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	__atomic_sub_fetch(&p->room_waiters, 1, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
 int
-nv__persister_submit(nv_persister *p, const nv_rec *r, uint64_t *seq_out)
+nv__persister_submit_wait(nv_persister *p, const nv_rec *r, uint64_t *seq_out,
+			  int timeout_ms)
 {
 	struct pnode *n;
 	size_t extra;
+	uint64_t nbytes, seq, v, peak;
 	uint8_t *b;
-	uint64_t seq;
 	bool cancelled;
+	int rc;
 
 	if (p == NULL || r == NULL || nv__rec_size(r) == 0)
 		return NV_EINVAL;
@@ -498,11 +699,16 @@ nv__persister_submit(nv_persister *p, const nv_rec *r, uint64_t *seq_out)
 	if (__atomic_load_n(&p->stopping, __ATOMIC_RELAXED))
 		return NV_ESTOPPED;
 	extra = (size_t)r->task_len + r->data_len + r->aux_len;
+	nbytes = sizeof(*n) + extra;
+	/* Room first: giving up here leaves nothing behind. */
+	if (over(p, nbytes) && (rc = wait_room(p, nbytes, timeout_ms)) != 0)
+		return rc;
 	/* Allocate before taking a seq: a seq once taken must be pushed. */
-	n = nv__malloc(sizeof(*n) + extra);
+	n = nv__malloc(nbytes);
 	if (n == NULL)
 		return NV_ENOMEM;
 	n->rec = *r;
+	n->nbytes = nbytes;
 	n->cancelled = false;
 	b = n->bytes;
 	if (r->task_len) {
@@ -519,6 +725,16 @@ nv__persister_submit(nv_persister *p, const nv_rec *r, uint64_t *seq_out)
 		memcpy(b, r->aux, r->aux_len);
 		n->rec.aux = b;
 	}
+	/* Relaxed: the counters only need to be atomic here; the thread
+	 * subtracts after it popped the node, which the push (release)
+	 * orders after these additions. */
+	__atomic_add_fetch(&p->backlog_bytes, nbytes, __ATOMIC_RELAXED);
+	v = __atomic_add_fetch(&p->backlog, 1, __ATOMIC_RELAXED);
+	peak = __atomic_load_n(&p->backlog_peak, __ATOMIC_RELAXED);
+	while (v > peak &&
+	       !__atomic_compare_exchange_n(&p->backlog_peak, &peak, v, true,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 	/* seq_cst RMW then seq_cst load of stopping: pairs with stop's store
 	 * of stopping and the thread's later load of next_seq. */
 	seq = __atomic_fetch_add(&p->next_seq, 1, __ATOMIC_SEQ_CST);
@@ -532,6 +748,12 @@ nv__persister_submit(nv_persister *p, const nv_rec *r, uint64_t *seq_out)
 	if (seq_out)
 		*seq_out = seq;
 	return 0;
+}
+
+int
+nv__persister_submit(nv_persister *p, const nv_rec *r, uint64_t *seq_out)
+{
+	return nv__persister_submit_wait(p, r, seq_out, -1);
 }
 
 int
@@ -595,6 +817,7 @@ nv__persister_stop(nv_persister *p)
 		__atomic_store_n(&p->sleeping, 0, __ATOMIC_RELAXED);
 		pthread_cond_signal(&p->wake_cv);
 		pthread_mutex_unlock(&p->lock);
+		wake_room(p); /* parked submits return NV_ESTOPPED */
 		pthread_join(p->thread, NULL);
 		p->joined = true;
 	}
@@ -612,13 +835,15 @@ nv__persister_destroy(nv_persister *p)
 	nv__persister_stop(p);
 	/* Nodes pushed after the thread left (cancelled, or never started). */
 	while ((q = q_pop(p)) != NULL)
-		node_free((struct pnode *)q);
+		nv__free(q);
 	while (p->heap_len > 0)
-		node_free(heap_pop(p));
+		nv__free(heap_pop(p));
 	p->store->ops->close(p->store);
 	pthread_cond_destroy(&p->wake_cv);
 	pthread_cond_destroy(&p->flush_cv);
+	pthread_cond_destroy(&p->room_cv);
 	pthread_mutex_destroy(&p->lock);
+	nv__free(p->ctab);
 	nv__free(p->heap);
 	nv__free(p->batch);
 	nv__free(p->bnodes);
@@ -635,4 +860,16 @@ nv_store *
 nv__persister_store(nv_persister *p)
 {
 	return p ? p->store : NULL;
+}
+
+void
+nv__persister_stats(nv_persister *p, nv_persister_stats *out)
+{
+	/* Relaxed: statistics. */
+	out->backlog = __atomic_load_n(&p->backlog, __ATOMIC_RELAXED);
+	out->backlog_bytes =
+	    __atomic_load_n(&p->backlog_bytes, __ATOMIC_RELAXED);
+	out->backlog_peak = __atomic_load_n(&p->backlog_peak, __ATOMIC_RELAXED);
+	out->full_waits = __atomic_load_n(&p->full_waits, __ATOMIC_RELAXED);
+	out->coalesced = __atomic_load_n(&p->coalesced, __ATOMIC_RELAXED);
 }
