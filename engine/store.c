@@ -117,9 +117,10 @@ nv__store_open(nv_engine *e)
 	if (is_memory(q) && is_memory(r))
 		return 0;
 	if (!is_memory(q) && !is_memory(r) && strcmp(q, r) != 0) {
-		nv__err("queue backend '%s' and result backend '%s': one engine "
-			"uses one persistent store; pick the same kind",
-			q, r);
+		nv__err(
+		    "queue backend '%s' and result backend '%s': one engine "
+		    "uses one persistent store; pick the same kind",
+		    q, r);
 		return NV_EINVAL;
 	}
 	kind = is_memory(q) ? r : q;
@@ -161,11 +162,11 @@ nv__store_open(nv_engine *e)
 		return rc;
 	}
 	ops->max_ids(store, &mj, &ms);
-	e->next_id = mj + 1 > boot << NV_BOOT_SHIFT ? mj + 1
-						    : boot << NV_BOOT_SHIFT;
-	nv__schedules_set_next_id(e, ms + 1 > boot << NV_BOOT_SHIFT
-					     ? ms + 1
-					     : boot << NV_BOOT_SHIFT);
+	e->next_id =
+	    mj + 1 > boot << NV_BOOT_SHIFT ? mj + 1 : boot << NV_BOOT_SHIFT;
+	nv__schedules_set_next_id(
+	    e, ms + 1 > boot << NV_BOOT_SHIFT ? ms + 1 : boot << NV_BOOT_SHIFT);
+	memset(&pc, 0, sizeof(pc)); /* backlog bounds: the defaults */
 	pc.fsync = e->cfg.fsync;
 	pc.interval_ms = e->cfg.fsync_interval_ms;
 	pc.max_batch = 4096;
@@ -237,6 +238,7 @@ nv_flush(nv_engine *e, int timeout_ms)
 	if (e->persister == NULL)
 		return 0;
 	if (!e->persister_started)
-		return NV_ESTOPPED; /* the persister runs from nv_engine_start */
+		return NV_ESTOPPED; /* the persister runs from nv_engine_start
+				     */
 	return nv__persister_flush(e->persister, timeout_ms);
 }

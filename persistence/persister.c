@@ -65,16 +65,9 @@
  * NV_EIO, stop wakes them with NV_ESTOPPED. Before start there is no
  * thread to make room: a full submit then fails at once (NV_EFULL).
  *
- * Coalescing. Before a batch is written, a STARTED record is left out when
- * the same batch holds a later outcome (SUCCEEDED, FAILED, RETRY) of the
- * same job for that attempt or a later one, with no ENQUEUED of the job
- * between them: the fold only takes the attempt number from a STARTED and
- * the outcome carries it, so the stored state is the same. Written in one
- * write, the outcome is durable exactly when the STARTED would have been;
- * a job that crashes the process never submits its outcome, so its
- * STARTED is still written (the crash counts as an attempt). A per-batch
- * table (id -> index of the pending STARTED, stamped with a generation so
- * that it is never cleared) finds the pairs.
+ * Coalescing. Before a batch is written, nv__coalesce (coalesce.c) leaves
+ * out the STARTED records that a later outcome of the same job in the
+ * batch makes redundant; the nodes are still freed after the write.
  */
 #include "persistence/persister.h"
 
@@ -86,6 +79,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "persistence/codec.h"
+#include "persistence/coalesce.h"
 
 #define NV__P_DEFAULT_BATCH 1024u
 #define NV__P_IDLE_MS                                                          \
@@ -103,14 +97,6 @@ struct pnode {
 	bool cancelled;	 /* submitted while stopping: fills its seq only */
 	uint8_t bytes[];
 };
-
-/* Coalescing table slot (see the essay). */
-struct cslot {
-	uint64_t id;
-	uint32_t gen; /* the batch that wrote it; other values = empty */
-	uint32_t idx; /* pending STARTED's index in the batch, or CNONE */
-};
-#define CNONE UINT32_MAX
 
 struct nv_persister {
 	/* Producers' line. */
@@ -150,8 +136,7 @@ struct nv_persister {
 	struct pnode **bnodes;
 	uint64_t last_sync_ms;
 	uint64_t rel_n, rel_bytes; /* freed, not yet subtracted (release) */
-	struct cslot *ctab;	   /* coalescing table, ccap slots */
-	uint32_t ccap, cgen;
+	struct nv_coalesce co;	   /* STARTED coalescing (coalesce.h) */
 };
 
 /* ---------------------------------------------------------------- inbox */
@@ -338,62 +323,6 @@ next_node(nv_persister *p)
 	}
 }
 
-/* Leaves out of batch[0..n) the STARTED records made redundant by a later
- * outcome in the same batch (see the essay); returns the new count. The
- * nodes stay in bnodes (freed after the write). */
-static size_t
-coalesce(nv_persister *p, size_t n)
-{
-	nv_rec *b = p->batch;
-	uint32_t gen, mask = p->ccap - 1;
-	size_t kept = 0, dropped = 0;
-
-	if (n < 2)
-		return n;
-	if (++p->cgen == 0) { /* wrapped: old stamps could match again */
-		memset(p->ctab, 0, (size_t)p->ccap * sizeof(*p->ctab));
-		p->cgen = 1;
-	}
-	gen = p->cgen;
-	for (size_t i = 0; i < n; i++) {
-		uint8_t t = b[i].type;
-		struct cslot *c;
-		size_t h;
-		if (t < NV_REC_JOB_ENQUEUED || t > NV_REC_JOB_RETRY)
-			continue;
-		h = (size_t)((b[i].id * 0x9E3779B97F4A7C15ull) >> 32) & mask;
-		for (;; h = (h + 1) & mask) { /* n <= ccap / 2: never full */
-			c = &p->ctab[h];
-			if (c->gen != gen) {
-				c->gen = gen;
-				c->id = b[i].id;
-				c->idx = CNONE;
-				break;
-			}
-			if (c->id == b[i].id)
-				break;
-		}
-		if (t == NV_REC_JOB_STARTED) {
-			c->idx = (uint32_t)i;
-		} else if (t == NV_REC_JOB_ENQUEUED) {
-			c->idx = CNONE;
-		} else if (c->idx != CNONE) { /* an outcome */
-			if (b[c->idx].attempt <= b[i].attempt) {
-				b[c->idx].type = 0; /* left out */
-				dropped++;
-			}
-			c->idx = CNONE;
-		}
-	}
-	if (dropped == 0)
-		return n;
-	for (size_t i = 0; i < n; i++)
-		if (b[i].type != 0)
-			b[kept++] = b[i];
-	__atomic_add_fetch(&p->coalesced, dropped, __ATOMIC_RELAXED);
-	return kept;
-}
-
 /* Writes one batch of up to max_batch consecutive records (more only when
  * a batch was all cancelled nodes). One batch per call, so that under a
  * steady stream the main loop still syncs on time and serves flushers.
@@ -421,19 +350,24 @@ write_runs(nv_persister *p)
 			}
 			p->batch[n] = x->rec;
 			p->bnodes[n++] = x;
+			p->rel_bytes += x->nbytes; /* x is in cache now */
 		}
 		if (n == 0) {
 			release(p);
 			break;
 		}
-		nw = coalesce(p, n);
+		nw = nv__coalesce(&p->co, p->batch, n);
+		if (nw < n) /* relaxed: statistics */
+			__atomic_add_fetch(&p->coalesced, n - nw,
+					   __ATOMIC_RELAXED);
 		rc = __atomic_load_n(&p->error, __ATOMIC_RELAXED)
 			 ? NV_EIO /* failed meanwhile: discard */
 			 : p->store->ops->write(p->store, p->batch, nw);
 		if (rc != 0)
 			fail(p, rc, "write");
 		for (size_t i = 0; i < n; i++)
-			node_free(p, p->bnodes[i]);
+			nv__free(p->bnodes[i]); /* counted above */
+		p->rel_n += n;
 		release(p);
 		if (rc != 0)
 			continue;
@@ -590,13 +524,10 @@ nv__persister_create(nv_persister **out, nv_store *store,
 		p->conf.max_backlog = NV__P_DEFAULT_BACKLOG;
 	if (p->conf.max_backlog_bytes == 0)
 		p->conf.max_backlog_bytes = NV__P_DEFAULT_BACKLOG_BYTES;
-	for (p->ccap = 64; p->ccap < 2 * p->conf.max_batch; p->ccap *= 2)
-		;
-	p->ctab = nv__calloc(p->ccap, sizeof(*p->ctab));
-	if (p->batch == NULL || p->bnodes == NULL || p->ctab == NULL) {
+	if (p->batch == NULL || p->bnodes == NULL ||
+	    nv__coalesce_init(&p->co, p->conf.max_batch) != 0) {
 		nv__free(p->batch);
 		nv__free(p->bnodes);
-		nv__free(p->ctab);
 		nv__aligned_free(p);
 		return NV_ENOMEM;
 	}
@@ -843,7 +774,7 @@ nv__persister_destroy(nv_persister *p)
 	pthread_cond_destroy(&p->flush_cv);
 	pthread_cond_destroy(&p->room_cv);
 	pthread_mutex_destroy(&p->lock);
-	nv__free(p->ctab);
+	nv__coalesce_free(&p->co);
 	nv__free(p->heap);
 	nv__free(p->batch);
 	nv__free(p->bnodes);
