@@ -632,8 +632,13 @@ nv__persister_submit_wait(nv_persister *p, const nv_rec *r, uint64_t *seq_out,
 	extra = (size_t)r->task_len + r->data_len + r->aux_len;
 	nbytes = sizeof(*n) + extra;
 	/* Room first: giving up here leaves nothing behind. */
-	if (over(p, nbytes) && (rc = wait_room(p, nbytes, timeout_ms)) != 0)
-		return rc;
+	if (over(p, nbytes)) {
+		if ((rc = wait_room(p, nbytes, timeout_ms)) != 0)
+			return rc;
+		/* Room may come from a failure discarding the backlog. */
+		if (__atomic_load_n(&p->error, __ATOMIC_SEQ_CST))
+			return NV_EIO;
+	}
 	/* Allocate before taking a seq: a seq once taken must be pushed. */
 	n = nv__malloc(nbytes);
 	if (n == NULL)
@@ -803,4 +808,11 @@ nv__persister_stats(nv_persister *p, nv_persister_stats *out)
 	out->backlog_peak = __atomic_load_n(&p->backlog_peak, __ATOMIC_RELAXED);
 	out->full_waits = __atomic_load_n(&p->full_waits, __ATOMIC_RELAXED);
 	out->coalesced = __atomic_load_n(&p->coalesced, __ATOMIC_RELAXED);
+}
+
+void
+nv__persister_set_backlog(nv_persister *p, uint64_t records, uint64_t bytes)
+{
+	p->conf.max_backlog = records ? records : NV__P_DEFAULT_BACKLOG;
+	p->conf.max_backlog_bytes = bytes ? bytes : NV__P_DEFAULT_BACKLOG_BYTES;
 }

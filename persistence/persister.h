@@ -77,5 +77,9 @@ typedef struct nv_persister_stats {
 	uint64_t coalesced;		 /* STARTED records left out */
 } nv_persister_stats;
 void nv__persister_stats(nv_persister *p, nv_persister_stats *out);
+/* Sets the backlog bounds (0 = default). Owner only, before start (the
+ * engine's store.c, tests). */
+void nv__persister_set_backlog(nv_persister *p, uint64_t records,
+			       uint64_t bytes);
 
 #endif
