@@ -49,19 +49,24 @@
  * thread discards what it pops from then on. Nothing is ever reported
  * durable after the failure.
  *
- * Backpressure. `backlog` / `backlog_bytes` count the nodes submitted and
- * not yet released by the thread (it releases a node once the write that
- * carried it returned, or when it discards it). A submit that finds a
- * bound reached parks on room_cv before it allocates or takes a seq, so a
- * submit that gives up (NV_EFULL at its timeout, NV_ESTOPPED, NV_EIO)
- * leaves nothing behind. Waiters and the thread form a Dekker pair over
- * `room_waiters` and the backlog counters (seq_cst, like flush). The bound
- * is checked, then the counters are raised (no undo), so it may be passed
- * by the submitters racing the check: at most one record per submitting
- * thread. Waiting cannot deadlock: the thread never waits for a producer,
- * a worker or the scheduler (it only pops, writes and syncs), so the
- * backlog drains as long as the store makes progress; a failed store
- * discards (and so releases) everything and wakes the waiters with
+ * Backpressure. The backlog is the records submitted and not yet released
+ * by the thread (it releases a node once the write that carried it
+ * returned, or when it discards it). Nodes are released in seq order, so
+ * the thread publishes `released` (every seq <= it is released) and the
+ * backlog is next_seq - 1 - released: two plain loads for a submit, no
+ * extra read-modify-write on the producers' contended line. Big nodes
+ * (over NV__P_BIG_NODE bytes) are also counted in `backlog_bytes`, which
+ * bounds the memory of large payloads; small ones are bounded by the
+ * record count alone. A submit that finds a bound reached parks on
+ * room_cv before it allocates or takes a seq, so a submit that gives up
+ * (NV_EFULL at its timeout, NV_ESTOPPED, NV_EIO) leaves nothing behind.
+ * Waiters and the thread form a Dekker pair over `room_waiters` and
+ * `released` / `backlog_bytes` (seq_cst, like flush). The bound is
+ * checked, then the seq taken, so submitters racing the check may pass it
+ * by one record each. Waiting cannot deadlock: the thread never waits for
+ * a producer, a worker or the scheduler (it only pops, writes and syncs),
+ * so the backlog drains as long as the store makes progress; a failed
+ * store discards (and so releases) everything and wakes the waiters with
  * NV_EIO, stop wakes them with NV_ESTOPPED. Before start there is no
  * thread to make room: a full submit then fails at once (NV_EFULL).
  *
@@ -93,7 +98,7 @@ struct qnode {
 struct pnode {
 	struct qnode q;	 /* first: a qnode * is a pnode * */
 	nv_rec rec;	 /* task/data/aux point into bytes[] */
-	uint64_t nbytes; /* node size, counted in backlog_bytes */
+	uint64_t nbytes; /* node size (in backlog_bytes when big) */
 	bool cancelled;	 /* submitted while stopping: fills its seq only */
 	uint8_t bytes[];
 };
@@ -101,19 +106,19 @@ struct pnode {
 struct nv_persister {
 	/* Producers' line. */
 	struct qnode *tail __attribute__((aligned(NV__CACHELINE))); /* atomic */
-	uint64_t next_seq;	/* atomic: the next seq to hand out */
-	uint64_t backlog;	/* atomic: nodes submitted, not yet released */
-	uint64_t backlog_bytes; /* atomic: their nbytes */
-	uint64_t backlog_peak;	/* atomic (relaxed): statistics */
+	uint64_t next_seq; /* atomic: the next seq to hand out */
 
 	/* Flags read by everyone, written rarely. */
 	int sleeping __attribute__((aligned(NV__CACHELINE))); /* atomic */
 	int stopping;					      /* atomic */
 	int error;					      /* atomic */
 	int flush_waiters;				      /* atomic */
-	int room_waiters; /* atomic: submits parked for room */
-	int running;	  /* atomic: the thread was started */
-	uint64_t durable; /* atomic: every seq <= durable is durable */
+	uint64_t released;	/* atomic: every seq <= it was released */
+	uint64_t backlog_bytes; /* atomic: nbytes of the big nodes out */
+	uint64_t backlog_peak;	/* atomic (relaxed): statistics */
+	int room_waiters;	/* atomic: submits parked for room */
+	int running;		/* atomic: the thread was started */
+	uint64_t durable;	/* atomic: every seq <= durable is durable */
 	uint64_t full_waits, coalesced; /* atomic (relaxed): statistics */
 
 	pthread_mutex_t lock;
@@ -135,8 +140,8 @@ struct nv_persister {
 	nv_rec *batch;
 	struct pnode **bnodes;
 	uint64_t last_sync_ms;
-	uint64_t rel_n, rel_bytes; /* freed, not yet subtracted (release) */
-	struct nv_coalesce co;	   /* STARTED coalescing (coalesce.h) */
+	uint64_t rel_bytes;    /* big nodes' bytes freed, not yet subtracted */
+	struct nv_coalesce co; /* STARTED coalescing (coalesce.h) */
 };
 
 /* ---------------------------------------------------------------- inbox */
@@ -277,23 +282,35 @@ fail(nv_persister *p, int rc, const char *what)
 static void
 node_free(nv_persister *p, struct pnode *n)
 {
-	p->rel_n++;
-	p->rel_bytes += n->nbytes;
+	if (n->nbytes > NV__P_BIG_NODE)
+		p->rel_bytes += n->nbytes;
 	nv__free(n);
 }
 
-/* Gives the freed nodes' share of the backlog back and wakes parked
- * submitters. The seq_cst subtractions and the seq_cst load of
- * room_waiters are the thread's half of the Dekker pair with wait_room
- * (increment room_waiters, then load the counters). */
+/* Publishes that every seq up to p->written is released (their nodes were
+ * freed), gives the big nodes' bytes back, and wakes parked submitters.
+ * The seq_cst store / subtraction and the seq_cst load of room_waiters
+ * are the thread's half of the Dekker pair with wait_room (increment
+ * room_waiters, then load released and backlog_bytes). */
 static void
 release(nv_persister *p)
 {
-	if (p->rel_n == 0)
+	uint64_t out, peak;
+
+	if (__atomic_load_n(&p->released, __ATOMIC_RELAXED) == p->written)
 		return;
-	__atomic_sub_fetch(&p->backlog_bytes, p->rel_bytes, __ATOMIC_SEQ_CST);
-	__atomic_sub_fetch(&p->backlog, p->rel_n, __ATOMIC_SEQ_CST);
-	p->rel_n = p->rel_bytes = 0;
+	/* Statistics: the backlog as the thread last saw it (relaxed). */
+	out = __atomic_load_n(&p->next_seq, __ATOMIC_RELAXED) - 1 -
+	      __atomic_load_n(&p->released, __ATOMIC_RELAXED);
+	peak = __atomic_load_n(&p->backlog_peak, __ATOMIC_RELAXED);
+	if (out > peak)
+		__atomic_store_n(&p->backlog_peak, out, __ATOMIC_RELAXED);
+	if (p->rel_bytes) {
+		__atomic_sub_fetch(&p->backlog_bytes, p->rel_bytes,
+				   __ATOMIC_SEQ_CST);
+		p->rel_bytes = 0;
+	}
+	__atomic_store_n(&p->released, p->written, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&p->room_waiters, __ATOMIC_SEQ_CST) > 0)
 		wake_room(p);
 }
@@ -350,7 +367,8 @@ write_runs(nv_persister *p)
 			}
 			p->batch[n] = x->rec;
 			p->bnodes[n++] = x;
-			p->rel_bytes += x->nbytes; /* x is in cache now */
+			if (x->nbytes > NV__P_BIG_NODE) /* x is in cache */
+				p->rel_bytes += x->nbytes;
 		}
 		if (n == 0) {
 			release(p);
@@ -367,7 +385,6 @@ write_runs(nv_persister *p)
 			fail(p, rc, "write");
 		for (size_t i = 0; i < n; i++)
 			nv__free(p->bnodes[i]); /* counted above */
-		p->rel_n += n;
 		release(p);
 		if (rc != 0)
 			continue;
@@ -533,7 +550,7 @@ nv__persister_create(nv_persister **out, nv_store *store,
 	}
 	memset(&st, 0, sizeof(st));
 	store->ops->stats(store, &st);
-	p->written = p->durable = st.last_seq;
+	p->written = p->durable = p->released = st.last_seq;
 	p->next_seq = st.last_seq + 1;
 	p->head = p->tail = &p->stub;
 	pthread_mutex_init(&p->lock, NULL);
@@ -566,10 +583,16 @@ nv__persister_start(nv_persister *p)
 static bool
 over(nv_persister *p, uint64_t nbytes)
 {
-	uint64_t n = __atomic_load_n(&p->backlog, __ATOMIC_SEQ_CST);
-	uint64_t b = __atomic_load_n(&p->backlog_bytes, __ATOMIC_SEQ_CST);
-	return n >= p->conf.max_backlog ||
-	       (n > 0 && b + nbytes > p->conf.max_backlog_bytes);
+	uint64_t next = __atomic_load_n(&p->next_seq, __ATOMIC_SEQ_CST);
+	uint64_t rel = __atomic_load_n(&p->released, __ATOMIC_SEQ_CST);
+	uint64_t b;
+
+	if (next - 1 - rel >= p->conf.max_backlog)
+		return true;
+	if (nbytes <= NV__P_BIG_NODE)
+		return false;
+	b = __atomic_load_n(&p->backlog_bytes, __ATOMIC_SEQ_CST);
+	return b > 0 && b + nbytes > p->conf.max_backlog_bytes;
 }
 
 /* Parks until a node of nbytes fits the backlog. 0, NV_EFULL (timeout, or
@@ -618,7 +641,7 @@ nv__persister_submit_wait(nv_persister *p, const nv_rec *r, uint64_t *seq_out,
 {
 	struct pnode *n;
 	size_t extra;
-	uint64_t nbytes, seq, v, peak;
+	uint64_t nbytes, seq;
 	uint8_t *b;
 	bool cancelled;
 	int rc;
@@ -661,16 +684,10 @@ nv__persister_submit_wait(nv_persister *p, const nv_rec *r, uint64_t *seq_out,
 		memcpy(b, r->aux, r->aux_len);
 		n->rec.aux = b;
 	}
-	/* Relaxed: the counters only need to be atomic here; the thread
-	 * subtracts after it popped the node, which the push (release)
-	 * orders after these additions. */
-	__atomic_add_fetch(&p->backlog_bytes, nbytes, __ATOMIC_RELAXED);
-	v = __atomic_add_fetch(&p->backlog, 1, __ATOMIC_RELAXED);
-	peak = __atomic_load_n(&p->backlog_peak, __ATOMIC_RELAXED);
-	while (v > peak &&
-	       !__atomic_compare_exchange_n(&p->backlog_peak, &peak, v, true,
-					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		;
+	/* Relaxed: only needs to be atomic; the thread subtracts after it
+	 * popped the node, which the push (release) orders after this. */
+	if (nbytes > NV__P_BIG_NODE)
+		__atomic_add_fetch(&p->backlog_bytes, nbytes, __ATOMIC_RELAXED);
 	/* seq_cst RMW then seq_cst load of stopping: pairs with stop's store
 	 * of stopping and the thread's later load of next_seq. */
 	seq = __atomic_fetch_add(&p->next_seq, 1, __ATOMIC_SEQ_CST);
@@ -802,7 +819,8 @@ void
 nv__persister_stats(nv_persister *p, nv_persister_stats *out)
 {
 	/* Relaxed: statistics. */
-	out->backlog = __atomic_load_n(&p->backlog, __ATOMIC_RELAXED);
+	out->backlog = __atomic_load_n(&p->next_seq, __ATOMIC_RELAXED) - 1 -
+		       __atomic_load_n(&p->released, __ATOMIC_RELAXED);
 	out->backlog_bytes =
 	    __atomic_load_n(&p->backlog_bytes, __ATOMIC_RELAXED);
 	out->backlog_peak = __atomic_load_n(&p->backlog_peak, __ATOMIC_RELAXED);

@@ -40,11 +40,14 @@ typedef struct nv_persister_conf {
 	 * handed to the store at most; 0 = the defaults below. A submit
 	 * that finds either bound reached waits for room (submit_wait). */
 	uint64_t max_backlog;	    /* records */
-	uint64_t max_backlog_bytes; /* node bytes (record + payload) */
+	uint64_t max_backlog_bytes; /* bytes of the big nodes (below) */
 } nv_persister_conf;
 
 #define NV__P_DEFAULT_BACKLOG ((uint64_t)1 << 20)	  /* records */
 #define NV__P_DEFAULT_BACKLOG_BYTES ((uint64_t)256 << 20) /* 256 MiB */
+/* Nodes (record + payload + ~100 bytes) over this size count against
+ * max_backlog_bytes; smaller ones only against max_backlog. */
+#define NV__P_BIG_NODE 512u
 
 /* Takes ownership of an open store (closed by destroy). */
 int nv__persister_create(nv_persister **out, nv_store *store,
@@ -71,10 +74,11 @@ nv_store *nv__persister_store(nv_persister *p);
 
 /* Counters for tests and benchmarks (relaxed reads; any thread). */
 typedef struct nv_persister_stats {
-	uint64_t backlog, backlog_bytes; /* submitted, not yet written */
-	uint64_t backlog_peak;		 /* highest backlog seen */
-	uint64_t full_waits;		 /* submits that had to wait */
-	uint64_t coalesced;		 /* STARTED records left out */
+	uint64_t backlog;	/* records submitted, not yet written */
+	uint64_t backlog_bytes; /* their bytes, big nodes only */
+	uint64_t backlog_peak;	/* highest backlog the thread saw */
+	uint64_t full_waits;	/* submits that had to wait */
+	uint64_t coalesced;	/* STARTED records left out */
 } nv_persister_stats;
 void nv__persister_stats(nv_persister *p, nv_persister_stats *out);
 /* Sets the backlog bounds (0 = default). Owner only, before start (the
