@@ -89,6 +89,8 @@ struct fl_store {
 
 	uint8_t *wbuf;
 	size_t wcap;
+	uint32_t *sizes; /* write(): each record's encoded size */
+	size_t szcap;
 
 	uint64_t last_seq, max_job, max_sched; /* atomic (relaxed) */
 	nv_store_stats st;		       /* atomic fields (relaxed) */

@@ -10,11 +10,13 @@
  *
  * Order. Taking a seq and pushing are two steps, so nodes can arrive out
  * of seq order (a producer preempted between them). The thread takes
- * nodes in seq order: one that arrives early waits in a min-heap until
- * the seqs before it have come (nodes in order, the common case, never
- * touch the heap); a gap waits for its producer, whose push wakes the
- * thread. So the store sees seqs strictly increasing, and "durable up to
- * S" always means every seq <= S.
+ * nodes in seq order: one that arrives early waits until the seqs before
+ * it have come, in a window of NV__P_WIN slots indexed by seq (the usual
+ * case: a few seqs early; O(1), no node is touched to find its place) or,
+ * further ahead, in a min-heap; nodes in order, the common case, touch
+ * neither. A gap waits for its producer, whose push wakes the thread. So
+ * the store sees seqs strictly increasing, and "durable up to S" always
+ * means every seq <= S.
  *
  * Group commit. The thread takes what is available, writes it in batches
  * of up to max_batch records with one store write each, then syncs per
@@ -90,6 +92,7 @@
 #define NV__P_IDLE_MS                                                          \
 	1000u /* safety net: an idle thread checks once a second */
 #define NV__CACHELINE 64
+#define NV__P_WIN 8192u /* reorder window (power of two) */
 
 struct qnode {
 	struct qnode *next; /* atomic */
@@ -133,8 +136,10 @@ struct nv_persister {
 	nv_persister_conf conf;
 	pthread_t thread;
 	bool started, joined;
-	int exited; /* atomic: the thread has returned */
-	struct pnode **heap;
+	int exited;	    /* atomic: the thread has returned */
+	struct pnode **win; /* early nodes by seq % NV__P_WIN (see next_node) */
+	size_t win_len;
+	struct pnode **heap; /* early nodes beyond the window */
 	size_t heap_len, heap_cap;
 	uint64_t written; /* highest seq written (or skipped), contiguous */
 	nv_rec *batch;
@@ -322,16 +327,29 @@ static struct pnode *
 next_node(nv_persister *p)
 {
 	for (;;) {
+		uint64_t want = p->written + 1;
 		struct pnode *x;
 		struct qnode *q;
-		if (p->heap_len > 0 && p->heap[0]->rec.seq <= p->written + 1)
+		if (p->win_len > 0 && (x = p->win[want & (NV__P_WIN - 1)])) {
+			/* Slots hold seqs in (written, written + WIN]: one
+			 * per slot, so this is seq `want`. */
+			p->win[want & (NV__P_WIN - 1)] = NULL;
+			p->win_len--;
+			return x;
+		}
+		if (p->heap_len > 0 && p->heap[0]->rec.seq <= want)
 			return heap_pop(p);
 		q = q_pop(p);
 		if (q == NULL)
 			return NULL;
 		x = (struct pnode *)q;
-		if (x->rec.seq <= p->written + 1)
-			return x; /* the common case: in order, no heap */
+		if (x->rec.seq <= want)
+			return x; /* the common case: in order */
+		if (x->rec.seq - want < NV__P_WIN) {
+			p->win[x->rec.seq & (NV__P_WIN - 1)] = x;
+			p->win_len++;
+			continue;
+		}
 		if (!heap_push(p, x)) {
 			/* Cannot hold it back: the store would get a gap. */
 			fail(p, NV_ENOMEM, "reorder buffer");
@@ -541,10 +559,12 @@ nv__persister_create(nv_persister **out, nv_store *store,
 		p->conf.max_backlog = NV__P_DEFAULT_BACKLOG;
 	if (p->conf.max_backlog_bytes == 0)
 		p->conf.max_backlog_bytes = NV__P_DEFAULT_BACKLOG_BYTES;
-	if (p->batch == NULL || p->bnodes == NULL ||
+	p->win = nv__calloc(NV__P_WIN, sizeof(*p->win));
+	if (p->batch == NULL || p->bnodes == NULL || p->win == NULL ||
 	    nv__coalesce_init(&p->co, p->conf.max_batch) != 0) {
 		nv__free(p->batch);
 		nv__free(p->bnodes);
+		nv__free(p->win);
 		nv__aligned_free(p);
 		return NV_ENOMEM;
 	}
@@ -646,7 +666,7 @@ nv__persister_submit_wait(nv_persister *p, const nv_rec *r, uint64_t *seq_out,
 	bool cancelled;
 	int rc;
 
-	if (p == NULL || r == NULL || nv__rec_size(r) == 0)
+	if (p == NULL || !nv__rec_ok(r))
 		return NV_EINVAL;
 	if (__atomic_load_n(&p->error, __ATOMIC_RELAXED))
 		return NV_EIO;
@@ -789,6 +809,9 @@ nv__persister_destroy(nv_persister *p)
 	/* Nodes pushed after the thread left (cancelled, or never started). */
 	while ((q = q_pop(p)) != NULL)
 		nv__free(q);
+	for (size_t i = 0; p->win != NULL && i < NV__P_WIN; i++)
+		nv__free(p->win[i]);
+	nv__free(p->win);
 	while (p->heap_len > 0)
 		nv__free(heap_pop(p));
 	p->store->ops->close(p->store);
