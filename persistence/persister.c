@@ -11,10 +11,9 @@
  * Order. Taking a seq and pushing are two steps, so nodes can arrive out
  * of seq order (a producer preempted between them). The thread takes
  * nodes in seq order: one that arrives early waits until the seqs before
- * it have come, in a window of NV__P_WIN slots indexed by seq (the usual
- * case: a few seqs early; O(1), no node is touched to find its place) or,
- * further ahead, in a min-heap; nodes in order, the common case, touch
- * neither. A gap waits for its producer, whose push wakes the thread. So
+ * it have come, in the reorder buffer (reorder.h: a window indexed by seq,
+ * a heap beyond it); nodes in order, the common case, never go there. A
+ * gap waits for its producer, whose push wakes the thread. So
  * the store sees seqs strictly increasing, and "durable up to S" always
  * means every seq <= S.
  *
@@ -87,12 +86,12 @@
 #include "base/log.h"
 #include "persistence/codec.h"
 #include "persistence/coalesce.h"
+#include "persistence/reorder.h"
 
 #define NV__P_DEFAULT_BATCH 1024u
 #define NV__P_IDLE_MS                                                          \
 	1000u /* safety net: an idle thread checks once a second */
 #define NV__CACHELINE 64
-#define NV__P_WIN 8192u /* reorder window (power of two) */
 
 struct qnode {
 	struct qnode *next; /* atomic */
@@ -136,12 +135,9 @@ struct nv_persister {
 	nv_persister_conf conf;
 	pthread_t thread;
 	bool started, joined;
-	int exited;	    /* atomic: the thread has returned */
-	struct pnode **win; /* early nodes by seq % NV__P_WIN (see next_node) */
-	size_t win_len;
-	struct pnode **heap; /* early nodes beyond the window */
-	size_t heap_len, heap_cap;
-	uint64_t written; /* highest seq written (or skipped), contiguous */
+	int exited;	      /* atomic: the thread has returned */
+	struct nv_reorder ro; /* early nodes (reorder.h) */
+	uint64_t written;     /* highest seq written (or skipped), contiguous */
 	nv_rec *batch;
 	struct pnode **bnodes;
 	uint64_t last_sync_ms;
@@ -193,53 +189,6 @@ q_pop(nv_persister *p)
 	return NULL;
 }
 
-/* ---------------------------------------------------------------- heap */
-
-static bool
-heap_push(nv_persister *p, struct pnode *n)
-{
-	size_t i;
-	if (p->heap_len == p->heap_cap) {
-		size_t cap = p->heap_cap ? p->heap_cap * 2 : 1024;
-		size_t bytes = cap * sizeof(*p->heap);
-		struct pnode **h = nv__realloc(p->heap, bytes);
-		if (h == NULL)
-			return false;
-		p->heap = h;
-		p->heap_cap = cap;
-	}
-	for (i = p->heap_len++; i > 0; i = (i - 1) / 2) {
-		struct pnode *up = p->heap[(i - 1) / 2];
-		if (up->rec.seq <= n->rec.seq)
-			break;
-		p->heap[i] = up;
-	}
-	p->heap[i] = n;
-	return true;
-}
-
-static struct pnode *
-heap_pop(nv_persister *p)
-{
-	struct pnode *top = p->heap[0], *last = p->heap[--p->heap_len];
-	size_t i = 0, n = p->heap_len;
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= n)
-			break;
-		if (c + 1 < n && p->heap[c + 1]->rec.seq < p->heap[c]->rec.seq)
-			c++;
-		if (last->rec.seq <= p->heap[c]->rec.seq)
-			break;
-		p->heap[i] = p->heap[c];
-		i = c;
-	}
-	if (n > 0)
-		p->heap[i] = last;
-	return top;
-}
-
 /* ---------------------------------------------------------------- thread */
 
 static void
@@ -282,6 +231,12 @@ fail(nv_persister *p, int rc, const char *what)
 	wake_room(p); /* parked submits return NV_EIO */
 }
 
+static void
+drop_node(void *n)
+{
+	nv__free(n);
+}
+
 /* Frees a node the thread took; its backlog share is given back by the
  * next release(). */
 static void
@@ -320,9 +275,9 @@ release(nv_persister *p)
 		wake_room(p);
 }
 
-/* Takes the next node in seq order: from the heap when it holds it, else
- * from the inbox (a node that arrives early goes to the heap). NULL when
- * the next seq is not here yet. */
+/* Takes the next node in seq order: from the reorder buffer when it holds
+ * it, else from the inbox (a node that arrives early goes to the reorder
+ * buffer). NULL when the next seq is not here yet. */
 static struct pnode *
 next_node(nv_persister *p)
 {
@@ -330,27 +285,16 @@ next_node(nv_persister *p)
 		uint64_t want = p->written + 1;
 		struct pnode *x;
 		struct qnode *q;
-		if (p->win_len > 0 && (x = p->win[want & (NV__P_WIN - 1)])) {
-			/* Slots hold seqs in (written, written + WIN]: one
-			 * per slot, so this is seq `want`. */
-			p->win[want & (NV__P_WIN - 1)] = NULL;
-			p->win_len--;
+		if (nv__ro_len(&p->ro) > 0 &&
+		    (x = nv__ro_take(&p->ro, want)) != NULL)
 			return x;
-		}
-		if (p->heap_len > 0 && p->heap[0]->rec.seq <= want)
-			return heap_pop(p);
 		q = q_pop(p);
 		if (q == NULL)
 			return NULL;
 		x = (struct pnode *)q;
 		if (x->rec.seq <= want)
 			return x; /* the common case: in order */
-		if (x->rec.seq - want < NV__P_WIN) {
-			p->win[x->rec.seq & (NV__P_WIN - 1)] = x;
-			p->win_len++;
-			continue;
-		}
-		if (!heap_push(p, x)) {
+		if (!nv__ro_put(&p->ro, x->rec.seq, want, x)) {
 			/* Cannot hold it back: the store would get a gap. */
 			fail(p, NV_ENOMEM, "reorder buffer");
 			node_free(p, x);
@@ -559,12 +503,11 @@ nv__persister_create(nv_persister **out, nv_store *store,
 		p->conf.max_backlog = NV__P_DEFAULT_BACKLOG;
 	if (p->conf.max_backlog_bytes == 0)
 		p->conf.max_backlog_bytes = NV__P_DEFAULT_BACKLOG_BYTES;
-	p->win = nv__calloc(NV__P_WIN, sizeof(*p->win));
-	if (p->batch == NULL || p->bnodes == NULL || p->win == NULL ||
+	if (p->batch == NULL || p->bnodes == NULL || nv__ro_init(&p->ro) != 0 ||
 	    nv__coalesce_init(&p->co, p->conf.max_batch) != 0) {
 		nv__free(p->batch);
 		nv__free(p->bnodes);
-		nv__free(p->win);
+		nv__ro_free(&p->ro, NULL);
 		nv__aligned_free(p);
 		return NV_ENOMEM;
 	}
@@ -809,18 +752,13 @@ nv__persister_destroy(nv_persister *p)
 	/* Nodes pushed after the thread left (cancelled, or never started). */
 	while ((q = q_pop(p)) != NULL)
 		nv__free(q);
-	for (size_t i = 0; p->win != NULL && i < NV__P_WIN; i++)
-		nv__free(p->win[i]);
-	nv__free(p->win);
-	while (p->heap_len > 0)
-		nv__free(heap_pop(p));
+	nv__ro_free(&p->ro, drop_node);
 	p->store->ops->close(p->store);
 	pthread_cond_destroy(&p->wake_cv);
 	pthread_cond_destroy(&p->flush_cv);
 	pthread_cond_destroy(&p->room_cv);
 	pthread_mutex_destroy(&p->lock);
 	nv__coalesce_free(&p->co);
-	nv__free(p->heap);
 	nv__free(p->batch);
 	nv__free(p->bnodes);
 	nv__aligned_free(p);

@@ -19,6 +19,9 @@
  * records whose fold is the same; a crash (simulated power cut) after a
  * durable ENQUEUED + STARTED and an unsynced SUCCEEDED recovers the job
  * as pending with its started attempt counted.
+ *
+ * Reorder buffer (reorder.h): shuffled seqs, some a little ahead (window)
+ * and some far (heap), come back exactly in order.
  */
 #include "testutil.h"
 
@@ -33,6 +36,7 @@
 #include "persistence/coalesce.h"
 #include "persistence/io.h"
 #include "persistence/persister.h"
+#include "persistence/reorder.h"
 #include "persistence/store.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -408,6 +412,17 @@ test_backlog_unstarted_refuses_at_once(void **state)
 	nv_test_rmrf(dir);
 }
 
+/* ---------------------------------------------------------------- reorder */
+
+static int drops;
+
+static void
+count_drop(void *node)
+{
+	(void)node;
+	drops++;
+}
+
 /* ---------------------------------------------------------------- coalesce */
 
 static void
@@ -530,6 +545,57 @@ test_crash_between_records(void **state)
 	nv_test_rmrf(dir);
 }
 
+/* The reorder buffer returns every node exactly in seq order, whether it
+ * was put a little ahead (window) or far ahead (heap), or both for seqs
+ * that share a window slot. */
+static void
+test_reorder_shuffled(void **state)
+{
+	struct nv_reorder ro;
+	const uint64_t n = 3 * NV__RO_WIN + 77;
+	uint64_t *order = malloc(n * sizeof(*order)), next = 1, rng = 12345;
+	(void)state;
+
+	assert_int_equal(nv__ro_init(&ro), 0);
+	for (uint64_t i = 0; i < n; i++)
+		order[i] = i + 1;
+	/* Shuffle blocks of 3 * WIN / 2 seqs: some land in the window,
+	 * some in the heap. */
+	for (uint64_t i = n - 1; i > 0; i--) {
+		uint64_t j;
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		j = i -
+		    (rng >> 33) %
+			(i < 3 * NV__RO_WIN / 2 ? i + 1 : 3 * NV__RO_WIN / 2);
+		uint64_t t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		void *x;
+		if (order[i] == next) {
+			next++;
+		} else {
+			assert_true(order[i] > next);
+			assert_true(nv__ro_put(&ro, order[i], next,
+					       (void *)(uintptr_t)order[i]));
+		}
+		while ((x = nv__ro_take(&ro, next)) != NULL) {
+			assert_int_equal((uintptr_t)x, next);
+			next++;
+		}
+	}
+	assert_int_equal(next, n + 1);
+	assert_int_equal(nv__ro_len(&ro), 0);
+	/* Freeing with nodes still held hands each to drop. */
+	assert_true(nv__ro_put(&ro, next + 5, next, (void *)1));
+	assert_true(nv__ro_put(&ro, next + 2 * NV__RO_WIN, next, (void *)2));
+	drops = 0;
+	nv__ro_free(&ro, count_drop);
+	assert_int_equal(drops, 2);
+	free(order);
+}
+
 int
 main(void)
 {
@@ -542,6 +608,7 @@ main(void)
 	    cmocka_unit_test(test_coalesce_shapes),
 	    cmocka_unit_test(test_coalesce_through_file_store),
 	    cmocka_unit_test(test_crash_between_records),
+	    cmocka_unit_test(test_reorder_shuffled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
