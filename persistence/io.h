@@ -108,7 +108,7 @@ typedef struct nv_io_fault {
 		uint64_t synced;  /* size at the last fdatasync */
 		char path[240];
 	} files[NV_IO_FAULT_FILES];
-	int files_lock; /* spin flag guarding files[] */
+	int files_lock;	       /* spin flag guarding files[] */
 	int held[NV_IO_KINDS]; /* atomic: calls of the kind wait (hold) */
 	int parked;	       /* calls waiting now; under hold_mu */
 	pthread_mutex_t hold_mu;
