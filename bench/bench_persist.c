@@ -17,7 +17,7 @@
  * store pointer) give records, bytes and syncs per job, and the data
  * directory's size on disk gives disk bytes per job; the persister's counters
  * give the STARTED records coalesced away per job, the backlog's peak (records
- * submitted, not yet written; bounded, 1M by default) and how many submits
+ * submitted, not yet written; bounded, 256k by default) and how many submits
  * had to wait for room. "syncs" is the store's sync calls: one
  * fdatasync of the active segment each for the file store; for SQLite an fsync
  * of the WAL each (batch; synchronous=NORMAL) or a commit with

@@ -68,8 +68,10 @@
  * a producer, a worker or the scheduler (it only pops, writes and syncs),
  * so the backlog drains as long as the store makes progress; a failed
  * store discards (and so releases) everything and wakes the waiters with
- * NV_EIO, stop wakes them with NV_ESTOPPED. Before start there is no
- * thread to make room: a full submit then fails at once (NV_EFULL).
+ * NV_EIO, stop wakes them with NV_ESTOPPED. Before start the bound does
+ * not apply: there is no thread to make room, and the records of jobs
+ * dispatched to an engine that has not started are written at its start
+ * (as before the bound existed).
  *
  * Coalescing. Before a batch is written, nv__coalesce (coalesce.c) leaves
  * out the STARTED records that a later outcome of the same job in the
@@ -558,16 +560,19 @@ over(nv_persister *p, uint64_t nbytes)
 	return b > 0 && b + nbytes > p->conf.max_backlog_bytes;
 }
 
-/* Parks until a node of nbytes fits the backlog. 0, NV_EFULL (timeout, or
- * no thread to make room), NV_EIO, NV_ESTOPPED. */
+/* Parks until a node of nbytes fits the backlog. 0 (also at once before
+ * start), NV_EFULL (timeout), NV_EIO, NV_ESTOPPED. */
 static int
 wait_room(nv_persister *p, uint64_t nbytes, int timeout_ms)
 {
 	struct timespec ts;
 	int rc = 0;
 
-	/* Acquire: pairs with the release store in start. */
-	if (timeout_ms == 0 || !__atomic_load_n(&p->running, __ATOMIC_ACQUIRE))
+	/* Before start the backlog is not bounded (see the essay). Acquire:
+	 * pairs with the release store in start. */
+	if (!__atomic_load_n(&p->running, __ATOMIC_ACQUIRE))
+		return 0;
+	if (timeout_ms == 0)
 		return NV_EFULL;
 	if (timeout_ms > 0)
 		ts = nv__deadline_ts((uint64_t)timeout_ms);

@@ -43,7 +43,7 @@ typedef struct nv_persister_conf {
 	uint64_t max_backlog_bytes; /* bytes of the big nodes (below) */
 } nv_persister_conf;
 
-#define NV__P_DEFAULT_BACKLOG ((uint64_t)1 << 20)	  /* records */
+#define NV__P_DEFAULT_BACKLOG ((uint64_t)1 << 18)	  /* records */
 #define NV__P_DEFAULT_BACKLOG_BYTES ((uint64_t)256 << 20) /* 256 MiB */
 /* Nodes (record + payload + ~100 bytes) over this size count against
  * max_backlog_bytes; smaller ones only against max_backlog. */

@@ -10,8 +10,9 @@
  * after the timeout (never early) with nothing half-done (no seq taken,
  * counters unchanged), parks waiters without a limit until the disk
  * answers, wakes them on stop (NV_ESTOPPED) and on a store failure
- * (NV_EIO), holds the records bound under several submitting threads
- * (peak <= bound + threads), and, once the disk answers, every accepted
+ * (NV_EIO), does not apply before start, holds the records bound under
+ * several submitting threads (peak <= bound + threads), and, once the
+ * disk answers, every accepted
  * record is durable after a flush (read back by reopening the store).
  *
  * Coalescing: nv__coalesce's shapes, and through the persister and the
@@ -387,28 +388,44 @@ test_backlog_waiters_woken_by_stop_and_failure(void **state)
 	nv__log_set_level(NV__LOG_WARN);
 }
 
-/* Before start nothing can make room: a full submit fails at once, even
- * without a time limit. */
+/* Before start the bound does not apply (nothing could make room; the
+ * records are written at start); once started, a full backlog refuses
+ * until the thread has written below the bound. */
 static void
-test_backlog_unstarted_refuses_at_once(void **state)
+test_backlog_unstarted_unbounded(void **state)
 {
 	char dir[256];
+	nv_io_fault io;
 	nv_persister *p;
 	nv_persister_conf pc = {.fsync = NV_FSYNC_BATCH, .max_backlog = 4};
 	nv_rec r;
 	(void)state;
 
 	nv_test_tmpdir(dir, sizeof(dir), "pbacklog");
-	assert_int_equal(nv__persister_create(&p, open_store(dir, NULL), &pc),
-			 0);
-	for (uint64_t id = 1; id <= 4; id++) {
+	nv__io_fault_init(&io, NULL);
+	assert_int_equal(
+	    nv__persister_create(&p, open_store(dir, &io.ops), &pc), 0);
+	for (uint64_t id = 1; id <= 10; id++) {
 		r = enq(id);
-		assert_int_equal(nv__persister_submit_wait(p, &r, NULL, -1), 0);
+		assert_int_equal(nv__persister_submit_wait(p, &r, NULL, 0), 0);
 	}
-	r = enq(5);
-	assert_int_equal(nv__persister_submit_wait(p, &r, NULL, -1), NV_EFULL);
-	assert_int_equal(nv__persister_submit(p, &r, NULL), NV_EFULL);
+	assert_int_equal(pstats(p).backlog, 10);
+	assert_int_equal(pstats(p).full_waits, 0);
+	/* Started with the disk stalled: the backlog is over the bound. */
+	nv__io_fault_hold(&io, NV_IO_WRITE, true);
+	assert_int_equal(nv__persister_start(p), 0);
+	assert_true(nv_test_wait_until(write_parked, &io, 10000));
+	r = enq(11);
+	assert_int_equal(nv__persister_submit_wait(p, &r, NULL, 0), NV_EFULL);
+	assert_int_equal(nv__persister_submit_wait(p, &r, NULL, 20), NV_EFULL);
+	nv__io_fault_hold(&io, NV_IO_WRITE, false);
+	assert_int_equal(nv__persister_submit_wait(p, &r, NULL, -1), 0);
+	assert_int_equal(nv__persister_flush(p, 10000), 0);
 	nv__persister_destroy(p);
+
+	struct seen sn = {0};
+	replay_dir(dir, &sn);
+	assert_int_equal(sn.enq, 11);
 	nv_test_rmrf(dir);
 }
 
@@ -604,7 +621,7 @@ main(void)
 	    cmocka_unit_test(test_backlog_bytes_bound),
 	    cmocka_unit_test(test_backlog_parked_threads_bounded),
 	    cmocka_unit_test(test_backlog_waiters_woken_by_stop_and_failure),
-	    cmocka_unit_test(test_backlog_unstarted_refuses_at_once),
+	    cmocka_unit_test(test_backlog_unstarted_unbounded),
 	    cmocka_unit_test(test_coalesce_shapes),
 	    cmocka_unit_test(test_coalesce_through_file_store),
 	    cmocka_unit_test(test_crash_between_records),
