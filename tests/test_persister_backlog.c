@@ -12,8 +12,8 @@
  * answers, wakes them on stop (NV_ESTOPPED) and on a store failure
  * (NV_EIO), does not apply before start, holds the records bound under
  * several submitting threads (peak <= bound + threads), and, once the
- * disk answers, every accepted
- * record is durable after a flush (read back by reopening the store).
+ * disk answers, every accepted record is durable after a flush (read
+ * back by reopening the store).
  *
  * Coalescing: nv__coalesce's shapes, and through the persister and the
  * file store: one batch holding ENQUEUED, STARTED, SUCCEEDED writes two
