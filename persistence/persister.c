@@ -13,9 +13,9 @@
  * nodes in seq order: one that arrives early waits until the seqs before
  * it have come, in the reorder buffer (reorder.h: a window indexed by seq,
  * a heap beyond it); nodes in order, the common case, never go there. A
- * gap waits for its producer, whose push wakes the thread. So
- * the store sees seqs strictly increasing, and "durable up to S" always
- * means every seq <= S.
+ * gap waits for its producer, whose push wakes the thread. So the store
+ * sees seqs strictly increasing, and "durable up to S" always means every
+ * seq <= S.
  *
  * Group commit. The thread takes what is available, writes it in batches
  * of up to max_batch records with one store write each, then syncs per
@@ -261,7 +261,8 @@ release(nv_persister *p)
 
 	if (__atomic_load_n(&p->released, __ATOMIC_RELAXED) == p->written)
 		return;
-	/* Statistics: the backlog as the thread last saw it (relaxed). */
+	/* Statistics: the backlog before this release (relaxed; released is
+	 * this thread's own, below next_seq). */
 	out = __atomic_load_n(&p->next_seq, __ATOMIC_RELAXED) - 1 -
 	      __atomic_load_n(&p->released, __ATOMIC_RELAXED);
 	peak = __atomic_load_n(&p->backlog_peak, __ATOMIC_RELAXED);
@@ -548,8 +549,10 @@ nv__persister_start(nv_persister *p)
 static bool
 over(nv_persister *p, uint64_t nbytes)
 {
-	uint64_t next = __atomic_load_n(&p->next_seq, __ATOMIC_SEQ_CST);
+	/* released first: it never passes next_seq - 1, and next_seq only
+	 * grows, so the difference cannot wrap. */
 	uint64_t rel = __atomic_load_n(&p->released, __ATOMIC_SEQ_CST);
+	uint64_t next = __atomic_load_n(&p->next_seq, __ATOMIC_SEQ_CST);
 	uint64_t b;
 
 	if (next - 1 - rel >= p->conf.max_backlog)
@@ -784,9 +787,10 @@ nv__persister_store(nv_persister *p)
 void
 nv__persister_stats(nv_persister *p, nv_persister_stats *out)
 {
-	/* Relaxed: statistics. */
-	out->backlog = __atomic_load_n(&p->next_seq, __ATOMIC_RELAXED) - 1 -
-		       __atomic_load_n(&p->released, __ATOMIC_RELAXED);
+	/* released before next_seq, as in over(); the rest relaxed. */
+	uint64_t rel = __atomic_load_n(&p->released, __ATOMIC_SEQ_CST);
+	uint64_t next = __atomic_load_n(&p->next_seq, __ATOMIC_SEQ_CST);
+	out->backlog = next - 1 - rel;
 	out->backlog_bytes =
 	    __atomic_load_n(&p->backlog_bytes, __ATOMIC_RELAXED);
 	out->backlog_peak = __atomic_load_n(&p->backlog_peak, __ATOMIC_RELAXED);
