@@ -64,14 +64,15 @@
  * Waiters and the thread form a Dekker pair over `room_waiters` and
  * `released` / `backlog_bytes` (seq_cst, like flush). The bound is
  * checked, then the seq taken, so submitters racing the check may pass it
- * by one record each. Waiting cannot deadlock: the thread never waits for
- * a producer, a worker or the scheduler (it only pops, writes and syncs),
- * so the backlog drains as long as the store makes progress; a failed
- * store discards (and so releases) everything and wakes the waiters with
- * NV_EIO, stop wakes them with NV_ESTOPPED. Before start the bound does
- * not apply: there is no thread to make room, and the records of jobs
- * dispatched to an engine that has not started are written at its start
- * (as before the bound existed).
+ * by one record each; so may a thread's check against the seq it took
+ * last instead of next_seq (over_fast: no load of the contended line). Waiting
+ * cannot deadlock: the thread never waits for a producer, a worker or the
+ * scheduler (it only pops, writes and syncs), so the backlog drains as long as
+ * the store makes progress; a failed store discards (and so releases)
+ * everything and wakes the waiters with NV_EIO, stop wakes them with
+ * NV_ESTOPPED. Before start the bound does not apply: there is no thread to
+ * make room, and the records of jobs dispatched to an engine that has not
+ * started are written at its start (as before the bound existed).
  *
  * Coalescing. Before a batch is written, nv__coalesce (coalesce.c) leaves
  * out the STARTED records that a later outcome of the same job in the
@@ -563,6 +564,31 @@ over(nv_persister *p, uint64_t nbytes)
 	return b > 0 && b + nbytes > p->conf.max_backlog_bytes;
 }
 
+/* The seq this thread took last, and from which persister: a lower bound
+ * of next_seq that costs no load of the producers' contended line. */
+static __thread struct {
+	const nv_persister *p;
+	uint64_t seq;
+} tl_last;
+
+/* over() without loading next_seq when this thread submitted to p before:
+ * its last seq stands for next_seq. The estimate is low by the records
+ * others submitted since, so the bound may be passed by one record per
+ * thread (as with racing exact checks); the thread's next check uses its
+ * fresh seq. An estimate that is high (a new persister at a reused
+ * address) only leads to the exact check. */
+static bool
+over_fast(nv_persister *p, uint64_t nbytes)
+{
+	uint64_t rel;
+
+	if (tl_last.p != p || nbytes > NV__P_BIG_NODE)
+		return over(p, nbytes);
+	rel = __atomic_load_n(&p->released, __ATOMIC_SEQ_CST);
+	return tl_last.seq > rel && tl_last.seq - rel >= p->conf.max_backlog &&
+	       over(p, nbytes);
+}
+
 /* Parks until a node of nbytes fits the backlog. 0 (also at once before
  * start), NV_EFULL (timeout), NV_EIO, NV_ESTOPPED. */
 static int
@@ -626,7 +652,7 @@ nv__persister_submit_wait(nv_persister *p, const nv_rec *r, uint64_t *seq_out,
 	extra = (size_t)r->task_len + r->data_len + r->aux_len;
 	nbytes = sizeof(*n) + extra;
 	/* Room first: giving up here leaves nothing behind. */
-	if (over(p, nbytes)) {
+	if (over_fast(p, nbytes)) {
 		if ((rc = wait_room(p, nbytes, timeout_ms)) != 0)
 			return rc;
 		/* Room may come from a failure discarding the backlog. */
@@ -662,6 +688,8 @@ nv__persister_submit_wait(nv_persister *p, const nv_rec *r, uint64_t *seq_out,
 	/* seq_cst RMW then seq_cst load of stopping: pairs with stop's store
 	 * of stopping and the thread's later load of next_seq. */
 	seq = __atomic_fetch_add(&p->next_seq, 1, __ATOMIC_SEQ_CST);
+	tl_last.p = p;
+	tl_last.seq = seq;
 	cancelled = __atomic_load_n(&p->stopping, __ATOMIC_SEQ_CST) != 0;
 	n->rec.seq = seq;
 	n->cancelled = cancelled;
