@@ -50,29 +50,10 @@
  * thread discards what it pops from then on. Nothing is ever reported
  * durable after the failure.
  *
- * Backpressure. The backlog is the records submitted and not yet released
- * by the thread (it releases a node once the write that carried it
- * returned, or when it discards it). Nodes are released in seq order, so
- * the thread publishes `released` (every seq <= it is released) and the
- * backlog is next_seq - 1 - released: two plain loads for a submit, no
- * extra read-modify-write on the producers' contended line. Big nodes
- * (over NV__P_BIG_NODE bytes) are also counted in `backlog_bytes`, which
- * bounds the memory of large payloads; small ones are bounded by the
- * record count alone. A submit that finds a bound reached parks on
- * room_cv before it allocates or takes a seq, so a submit that gives up
- * (NV_EFULL at its timeout, NV_ESTOPPED, NV_EIO) leaves nothing behind.
- * Waiters and the thread form a Dekker pair over `room_waiters` and
- * `released` / `backlog_bytes` (seq_cst, like flush). The bound is
- * checked, then the seq taken, so submitters racing the check may pass it
- * by one record each; so may a thread's check against the seq it took
- * last instead of next_seq (over_fast: no load of the contended line). Waiting
- * cannot deadlock: the thread never waits for a producer, a worker or the
- * scheduler (it only pops, writes and syncs), so the backlog drains as long as
- * the store makes progress; a failed store discards (and so releases)
- * everything and wakes the waiters with NV_EIO, stop wakes them with
- * NV_ESTOPPED. Before start the bound does not apply: there is no thread to
- * make room, and the records of jobs dispatched to an engine that has not
- * started are written at its start (as before the bound existed).
+ * Backpressure (persister_room.c): the records submitted and not yet
+ * written are bounded; a submit that finds the bound reached parks, before
+ * it allocates or takes a seq, until the thread releases written nodes
+ * (release(), in seq order: `released`) or its timeout passes.
  *
  * Coalescing. Before a batch is written, nv__coalesce (coalesce.c) leaves
  * out the STARTED records that a later outcome of the same job in the
@@ -88,65 +69,11 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "persistence/codec.h"
-#include "persistence/coalesce.h"
-#include "persistence/reorder.h"
+#include "persistence/persister_int.h"
 
 #define NV__P_DEFAULT_BATCH 1024u
 #define NV__P_IDLE_MS                                                          \
 	1000u /* safety net: an idle thread checks once a second */
-#define NV__CACHELINE 64
-
-struct qnode {
-	struct qnode *next; /* atomic */
-};
-
-struct pnode {
-	struct qnode q;	 /* first: a qnode * is a pnode * */
-	nv_rec rec;	 /* task/data/aux point into bytes[] */
-	uint64_t nbytes; /* node size (in backlog_bytes when big) */
-	bool cancelled;	 /* submitted while stopping: fills its seq only */
-	uint8_t bytes[];
-};
-
-struct nv_persister {
-	/* Producers' line. */
-	struct qnode *tail __attribute__((aligned(NV__CACHELINE))); /* atomic */
-	uint64_t next_seq; /* atomic: the next seq to hand out */
-
-	/* Flags read by everyone, written rarely. */
-	int sleeping __attribute__((aligned(NV__CACHELINE))); /* atomic */
-	int stopping;					      /* atomic */
-	int error;					      /* atomic */
-	int flush_waiters;				      /* atomic */
-	uint64_t released;	/* atomic: every seq <= it was released */
-	uint64_t backlog_bytes; /* atomic: nbytes of the big nodes out */
-	uint64_t backlog_peak;	/* atomic (relaxed): statistics */
-	int room_waiters;	/* atomic: submits parked for room */
-	int running;		/* atomic: the thread was started */
-	uint64_t durable;	/* atomic: every seq <= durable is durable */
-	uint64_t full_waits, coalesced; /* atomic (relaxed): statistics */
-
-	pthread_mutex_t lock;
-	pthread_cond_t wake_cv;	 /* the thread sleeps here */
-	pthread_cond_t flush_cv; /* flushers sleep here */
-	pthread_cond_t room_cv;	 /* submits wait for room here */
-
-	/* The thread's own (and the owner's before start / after join). */
-	struct qnode *head __attribute__((aligned(NV__CACHELINE)));
-	struct qnode stub;
-	nv_store *store;
-	nv_persister_conf conf;
-	pthread_t thread;
-	bool started, joined;
-	int exited;	      /* atomic: the thread has returned */
-	struct nv_reorder ro; /* early nodes (reorder.h) */
-	uint64_t written;     /* highest seq written (or skipped), contiguous */
-	nv_rec *batch;
-	struct pnode **bnodes;
-	uint64_t last_sync_ms;
-	uint64_t rel_bytes;    /* big nodes' bytes freed, not yet subtracted */
-	struct nv_coalesce co; /* STARTED coalescing (coalesce.h) */
-};
 
 /* ---------------------------------------------------------------- inbox */
 
@@ -203,14 +130,6 @@ wake_flushers(nv_persister *p)
 }
 
 static void
-wake_room(nv_persister *p)
-{
-	pthread_mutex_lock(&p->lock);
-	pthread_cond_broadcast(&p->room_cv);
-	pthread_mutex_unlock(&p->lock);
-}
-
-static void
 publish(nv_persister *p, uint64_t seq)
 {
 	/* seq_cst store, then seq_cst load of flush_waiters: the Dekker
@@ -231,7 +150,7 @@ fail(nv_persister *p, int rc, const char *what)
 		__atomic_store_n(&p->error, NV_EIO, __ATOMIC_SEQ_CST);
 	}
 	wake_flushers(p);
-	wake_room(p); /* parked submits return NV_EIO */
+	nv__p_wake_room(p); /* parked submits return NV_EIO */
 }
 
 static void
@@ -253,7 +172,7 @@ node_free(nv_persister *p, struct pnode *n)
 /* Publishes that every seq up to p->written is released (their nodes were
  * freed), gives the big nodes' bytes back, and wakes parked submitters.
  * The seq_cst store / subtraction and the seq_cst load of room_waiters
- * are the thread's half of the Dekker pair with wait_room (increment
+ * are the thread's half of the Dekker pair with nv__p_wait_room (increment
  * room_waiters, then load released and backlog_bytes). */
 static void
 release(nv_persister *p)
@@ -276,7 +195,7 @@ release(nv_persister *p)
 	}
 	__atomic_store_n(&p->released, p->written, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&p->room_waiters, __ATOMIC_SEQ_CST) > 0)
-		wake_room(p);
+		nv__p_wake_room(p);
 }
 
 /* Takes the next node in seq order: from the reorder buffer when it holds
@@ -473,7 +392,7 @@ persister_main(void *arg)
 		publish(p, p->written);
 	__atomic_store_n(&p->exited, 1, __ATOMIC_SEQ_CST);
 	wake_flushers(p);
-	wake_room(p);
+	nv__p_wake_room(p);
 	return NULL;
 }
 
@@ -544,94 +463,6 @@ nv__persister_start(nv_persister *p)
 	return 0;
 }
 
-/* True when a node of nbytes would pass a bound (seq_cst loads: the
- * waiter's half of the Dekker pair with release()). A node larger than the
- * byte bound passes when nothing else is outstanding. */
-static bool
-over(nv_persister *p, uint64_t nbytes)
-{
-	/* released first: it never passes next_seq - 1, and next_seq only
-	 * grows, so the difference cannot wrap. */
-	uint64_t rel = __atomic_load_n(&p->released, __ATOMIC_SEQ_CST);
-	uint64_t next = __atomic_load_n(&p->next_seq, __ATOMIC_SEQ_CST);
-	uint64_t b;
-
-	if (next - 1 - rel >= p->conf.max_backlog)
-		return true;
-	if (nbytes <= NV__P_BIG_NODE)
-		return false;
-	b = __atomic_load_n(&p->backlog_bytes, __ATOMIC_SEQ_CST);
-	return b > 0 && b + nbytes > p->conf.max_backlog_bytes;
-}
-
-/* The seq this thread took last, and from which persister: a lower bound
- * of next_seq that costs no load of the producers' contended line. */
-static __thread struct {
-	const nv_persister *p;
-	uint64_t seq;
-} tl_last;
-
-/* over() without loading next_seq when this thread submitted to p before:
- * its last seq stands for next_seq. The estimate is low by the records
- * others submitted since, so the bound may be passed by one record per
- * thread (as with racing exact checks); the thread's next check uses its
- * fresh seq. An estimate that is high (a new persister at a reused
- * address) only leads to the exact check. */
-static bool
-over_fast(nv_persister *p, uint64_t nbytes)
-{
-	uint64_t rel;
-
-	if (tl_last.p != p || nbytes > NV__P_BIG_NODE)
-		return over(p, nbytes);
-	rel = __atomic_load_n(&p->released, __ATOMIC_SEQ_CST);
-	return tl_last.seq > rel && tl_last.seq - rel >= p->conf.max_backlog &&
-	       over(p, nbytes);
-}
-
-/* Parks until a node of nbytes fits the backlog. 0 (also at once before
- * start), NV_EFULL (timeout), NV_EIO, NV_ESTOPPED. */
-static int
-wait_room(nv_persister *p, uint64_t nbytes, int timeout_ms)
-{
-	struct timespec ts;
-	int rc = 0;
-
-	/* Before start the backlog is not bounded (see the essay). Acquire:
-	 * pairs with the release store in start. */
-	if (!__atomic_load_n(&p->running, __ATOMIC_ACQUIRE))
-		return 0;
-	if (timeout_ms == 0)
-		return NV_EFULL;
-	if (timeout_ms > 0)
-		ts = nv__deadline_ts((uint64_t)timeout_ms);
-	__atomic_add_fetch(&p->full_waits, 1, __ATOMIC_RELAXED);
-	/* Dekker pair with release(): increment, then read the counters. */
-	__atomic_add_fetch(&p->room_waiters, 1, __ATOMIC_SEQ_CST);
-	pthread_mutex_lock(&p->lock);
-	while (over(p, nbytes)) {
-		if (__atomic_load_n(&p->error, __ATOMIC_SEQ_CST)) {
-			rc = NV_EIO;
-			break;
-		}
-		if (__atomic_load_n(&p->stopping, __ATOMIC_SEQ_CST) ||
-		    __atomic_load_n(&p->exited, __ATOMIC_SEQ_CST)) {
-			rc = NV_ESTOPPED;
-			break;
-		}
-		if (timeout_ms < 0) {
-			pthread_cond_wait(&p->room_cv, &p->lock);
-		} else if (pthread_cond_timedwait(&p->room_cv, &p->lock, &ts) ==
-			   ETIMEDOUT) {
-			rc = over(p, nbytes) ? NV_EFULL : 0;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&p->lock);
-	__atomic_sub_fetch(&p->room_waiters, 1, __ATOMIC_SEQ_CST);
-	return rc;
-}
-
 int
 nv__persister_submit_wait(nv_persister *p, const nv_rec *r, uint64_t *seq_out,
 			  int timeout_ms)
@@ -652,8 +483,8 @@ nv__persister_submit_wait(nv_persister *p, const nv_rec *r, uint64_t *seq_out,
 	extra = (size_t)r->task_len + r->data_len + r->aux_len;
 	nbytes = sizeof(*n) + extra;
 	/* Room first: giving up here leaves nothing behind. */
-	if (over_fast(p, nbytes)) {
-		if ((rc = wait_room(p, nbytes, timeout_ms)) != 0)
+	if (nv__p_over_fast(p, nbytes)) {
+		if ((rc = nv__p_wait_room(p, nbytes, timeout_ms)) != 0)
 			return rc;
 		/* Room may come from a failure discarding the backlog. */
 		if (__atomic_load_n(&p->error, __ATOMIC_SEQ_CST))
@@ -688,8 +519,7 @@ nv__persister_submit_wait(nv_persister *p, const nv_rec *r, uint64_t *seq_out,
 	/* seq_cst RMW then seq_cst load of stopping: pairs with stop's store
 	 * of stopping and the thread's later load of next_seq. */
 	seq = __atomic_fetch_add(&p->next_seq, 1, __ATOMIC_SEQ_CST);
-	tl_last.p = p;
-	tl_last.seq = seq;
+	nv__p_note_seq(p, seq);
 	cancelled = __atomic_load_n(&p->stopping, __ATOMIC_SEQ_CST) != 0;
 	n->rec.seq = seq;
 	n->cancelled = cancelled;
@@ -769,7 +599,7 @@ nv__persister_stop(nv_persister *p)
 		__atomic_store_n(&p->sleeping, 0, __ATOMIC_RELAXED);
 		pthread_cond_signal(&p->wake_cv);
 		pthread_mutex_unlock(&p->lock);
-		wake_room(p); /* parked submits return NV_ESTOPPED */
+		nv__p_wake_room(p); /* parked submits return NV_ESTOPPED */
 		pthread_join(p->thread, NULL);
 		p->joined = true;
 	}
@@ -810,25 +640,4 @@ nv_store *
 nv__persister_store(nv_persister *p)
 {
 	return p ? p->store : NULL;
-}
-
-void
-nv__persister_stats(nv_persister *p, nv_persister_stats *out)
-{
-	/* released before next_seq, as in over(); the rest relaxed. */
-	uint64_t rel = __atomic_load_n(&p->released, __ATOMIC_SEQ_CST);
-	uint64_t next = __atomic_load_n(&p->next_seq, __ATOMIC_SEQ_CST);
-	out->backlog = next - 1 - rel;
-	out->backlog_bytes =
-	    __atomic_load_n(&p->backlog_bytes, __ATOMIC_RELAXED);
-	out->backlog_peak = __atomic_load_n(&p->backlog_peak, __ATOMIC_RELAXED);
-	out->full_waits = __atomic_load_n(&p->full_waits, __ATOMIC_RELAXED);
-	out->coalesced = __atomic_load_n(&p->coalesced, __ATOMIC_RELAXED);
-}
-
-void
-nv__persister_set_backlog(nv_persister *p, uint64_t records, uint64_t bytes)
-{
-	p->conf.max_backlog = records ? records : NV__P_DEFAULT_BACKLOG;
-	p->conf.max_backlog_bytes = bytes ? bytes : NV__P_DEFAULT_BACKLOG_BYTES;
 }
