@@ -61,15 +61,12 @@ nv__seg_hdr_decode(const uint8_t *p, size_t avail, nv_seg_hdr *h)
 	return NV__DEC_OK;
 }
 
+/* Bytes of v as a uvarint: 7 bits a byte, at least one byte. */
 static size_t
 uvarint_len(uint64_t v)
 {
-	size_t n = 1;
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
+	unsigned bits = 64u - (unsigned)__builtin_clzll(v | 1);
+	return (bits + 6) / 7;
 }
 
 static size_t
@@ -151,10 +148,32 @@ nv__rec_size(const nv_rec *r)
 	return NV__REC_HDR_LEN + body;
 }
 
+bool
+nv__rec_ok(const nv_rec *r)
+{
+	uint64_t sum;
+
+	if (r == NULL || r->type < 1 || r->type > NV_REC_TYPE_MAX)
+		return false;
+	if ((r->task_len && r->task == NULL) ||
+	    (r->data_len && r->data == NULL) || (r->aux_len && r->aux == NULL))
+		return false;
+	/* Seq, type and six varints of at most 10 bytes: far from the
+	 * limit, the record fits; near it, count exactly. */
+	sum = (uint64_t)r->task_len + r->data_len + r->aux_len;
+	return sum + NV__REC_FIXED_LEN + 60 <= NV__REC_MAX_BODY ||
+	       nv__rec_size(r) != 0;
+}
+
 size_t
 nv__rec_encode(const nv_rec *r, uint8_t *out)
 {
-	size_t size = nv__rec_size(r);
+	return nv__rec_encode_sized(r, nv__rec_size(r), out);
+}
+
+size_t
+nv__rec_encode_sized(const nv_rec *r, size_t size, uint8_t *out)
+{
 	uint8_t *p;
 
 	if (size == 0)

@@ -54,6 +54,7 @@
 #ifndef NV_PERSIST_CODEC_H
 #define NV_PERSIST_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,9 +97,17 @@ int nv__seg_hdr_decode(const uint8_t *p, size_t avail, nv_seg_hdr *h);
  * NULL pointer with a non-zero length, or a record over the limit). */
 size_t nv__rec_size(const nv_rec *r);
 
+/* nv__rec_size(r) != 0, cheaper (no varint is measured unless r is near
+ * the size limit). */
+bool nv__rec_ok(const nv_rec *r);
+
 /* Encodes r into out, which has room for nv__rec_size(r) bytes; returns
  * that size (0 when r cannot be encoded, nothing written). */
 size_t nv__rec_encode(const nv_rec *r, uint8_t *out);
+
+/* nv__rec_encode for a size the caller got from nv__rec_size(r) (not
+ * computed again; 0 encodes nothing and returns 0). */
+size_t nv__rec_encode_sized(const nv_rec *r, size_t size, uint8_t *out);
 
 /* Reads the length field at p (p has >= NV__REC_HDR_LEN bytes) and returns
  * the whole record size it claims (header included), or 0 when the length

@@ -197,6 +197,13 @@ fl_write(nv_store *st, const nv_rec *recs, size_t n)
 		return 0;
 	if (recs == NULL)
 		return NV_EINVAL;
+	if (n > s->szcap) {
+		uint32_t *sz = nv__realloc(s->sizes, n * sizeof(*sz));
+		if (sz == NULL)
+			return NV_ENOMEM;
+		s->sizes = sz;
+		s->szcap = n;
+	}
 	for (size_t i = 0; i < n; i++) {
 		size_t sz = nv__rec_size(&recs[i]);
 		/* seqs must rise: the reader rejects a record that does not
@@ -204,10 +211,14 @@ fl_write(nv_store *st, const nv_rec *recs, size_t n)
 		if (sz == 0 || recs[i].seq <= seq)
 			return NV_EINVAL;
 		seq = recs[i].seq;
+		s->sizes[i] = (uint32_t)sz; /* <= NV__REC_MAX_BODY + 8 */
 		total += sz;
 	}
 	if ((rc = nv__fl_reserve(s, n)) != 0)
 		return rc;
+	/* The fold below looks every id up: start the misses now. */
+	for (size_t i = 0; i < n; i++)
+		nv__fl_prefetch(s, &recs[i]);
 	if (total > s->wcap) {
 		uint8_t *b = nv__realloc(s->wbuf, total);
 		if (b == NULL)
@@ -222,17 +233,14 @@ fl_write(nv_store *st, const nv_rec *recs, size_t n)
 		g = active(s);
 	}
 	for (size_t i = 0; i < n; i++)
-		off += nv__rec_encode(&recs[i], s->wbuf + off);
+		off +=
+		    nv__rec_encode_sized(&recs[i], s->sizes[i], s->wbuf + off);
 	nv__fl_path(s, path, g->segno, NULL);
 	s->dirty = true;
 	if ((rc = nv__fl_write_all(s, s->fd, s->wbuf, total, g->size, path)))
 		return rc;
-	off = 0;
-	for (size_t i = 0; i < n; i++) {
-		size_t len = nv__get_u32(s->wbuf + off) + NV__REC_HDR_LEN;
-		nv__fl_apply(s, &recs[i], g->segno, (uint32_t)len);
-		off += len;
-	}
+	for (size_t i = 0; i < n; i++)
+		nv__fl_apply(s, &recs[i], g->segno, s->sizes[i]);
 	g->size += total;
 	nv__fl_stat_add(s, &s->st.records, n);
 	nv__fl_stat_add(s, &s->st.bytes, total);
@@ -364,6 +372,7 @@ nv__fl_free(struct fl_store *s)
 	nv__free(s->finq);
 	nv__free(s->segs);
 	nv__free(s->wbuf);
+	nv__free(s->sizes);
 	nv__free(s);
 }
 

@@ -48,11 +48,18 @@ struct fl_ent {
 	uint8_t used;
 };
 
-/* Open-addressing map id -> fl_ent (linear probing, backward-shift
- * deletion, power-of-two capacity). */
+/* Map id -> fl_ent: a dense entry array plus an open-addressing key
+ * table (linear probing, backward-shift deletion, power-of-two capacity);
+ * filelog_index.c. */
+struct fl_key {
+	uint64_t id;
+	uint64_t idx1; /* entry index + 1; 0 = empty slot */
+};
 struct fl_map {
-	struct fl_ent *slots;
-	size_t cap, count;
+	struct fl_key *keys;
+	size_t cap;	     /* key slots */
+	struct fl_ent *ents; /* ents[0..count) */
+	size_t count, ents_cap;
 };
 
 /* A finished job in finish order (for retention); stale entries (the job
@@ -82,6 +89,8 @@ struct fl_store {
 
 	uint8_t *wbuf;
 	size_t wcap;
+	uint32_t *sizes; /* write(): each record's encoded size */
+	size_t szcap;
 
 	uint64_t last_seq, max_job, max_sched; /* atomic (relaxed) */
 	nv_store_stats st;		       /* atomic fields (relaxed) */
@@ -93,6 +102,8 @@ struct fl_store {
 /* filelog_index.c */
 void nv__fl_map_free(struct fl_map *m);
 struct fl_ent *nv__fl_map_get(struct fl_map *m, uint64_t id);
+/* Prefetches the home slot of r's id (a hint; no effect on the fold). */
+void nv__fl_prefetch(struct fl_store *s, const nv_rec *r);
 /* Makes room for n more entries in both maps and the finish queue so that
  * nv__fl_apply cannot fail; NV_ENOMEM. */
 int nv__fl_reserve(struct fl_store *s, size_t n);

@@ -209,6 +209,19 @@ fault_check(const nv_io_ops *io, nv_io_kind kind, bool *shortw)
 
 	if (shortw)
 		*shortw = false;
+	/* Acquire: pairs with the release store in nv__io_fault_hold; the
+	 * wait itself is under hold_mu, so a release is never missed. */
+	if (__atomic_load_n(&f->held[kind], __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&f->held[NV_IO_ANY], __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&f->hold_mu);
+		f->parked++;
+		pthread_cond_broadcast(&f->hold_cv); /* parked changed */
+		while (__atomic_load_n(&f->held[kind], __ATOMIC_RELAXED) ||
+		       __atomic_load_n(&f->held[NV_IO_ANY], __ATOMIC_RELAXED))
+			pthread_cond_wait(&f->hold_cv, &f->hold_mu);
+		f->parked--;
+		pthread_mutex_unlock(&f->hold_mu);
+	}
 	/* Relaxed: test counters; arming happens while quiescent. Both are
 	 * counted before either decides, so NV_IO_ANY sees every call. */
 	for (int i = 0; i < 2; i++)
@@ -491,6 +504,28 @@ nv__io_fault_init(nv_io_fault *f, const nv_io_ops *real)
 	f->real = real ? real : &nv__io_real;
 	for (int i = 0; i < NV_IO_FAULT_FILES; i++)
 		f->files[i].fd = -1;
+	pthread_mutex_init(&f->hold_mu, NULL);
+	pthread_cond_init(&f->hold_cv, NULL);
+}
+
+void
+nv__io_fault_hold(nv_io_fault *f, nv_io_kind kind, bool on)
+{
+	pthread_mutex_lock(&f->hold_mu);
+	/* Release: pairs with the acquire load in fault_check. */
+	__atomic_store_n(&f->held[kind], on ? 1 : 0, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&f->hold_cv);
+	pthread_mutex_unlock(&f->hold_mu);
+}
+
+int
+nv__io_fault_parked(nv_io_fault *f)
+{
+	int n;
+	pthread_mutex_lock(&f->hold_mu);
+	n = f->parked;
+	pthread_mutex_unlock(&f->hold_mu);
+	return n;
 }
 
 void

@@ -12,9 +12,10 @@
  *  - nv__io_real: the system calls.
  *  - nv_io_fault: wraps another table and, for tests, fails the k-th call
  *    of a kind (or of any kind) with a chosen errno, makes a write short,
- *    keeps failing afterwards ("sticky", like a full disk), and can
- *    simulate a power cut by dropping what was written to a file since
- *    its last fdatasync.
+ *    keeps failing afterwards ("sticky", like a full disk), holds the
+ *    calls of a kind until released (a stalled disk), and can simulate a
+ *    power cut by dropping what was written to a file since its last
+ *    fdatasync.
  *
  * Thread-safety: the real table is stateless. A fault table may be used
  * from several threads (its counters are atomic) and armed or disarmed
@@ -24,6 +25,8 @@
 #ifndef NV_PERSIST_IO_H
 #define NV_PERSIST_IO_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -105,7 +108,11 @@ typedef struct nv_io_fault {
 		uint64_t synced;  /* size at the last fdatasync */
 		char path[240];
 	} files[NV_IO_FAULT_FILES];
-	int files_lock; /* spin flag guarding files[] */
+	int files_lock;	       /* spin flag guarding files[] */
+	int held[NV_IO_KINDS]; /* atomic: calls of the kind wait (hold) */
+	int parked;	       /* calls waiting now; under hold_mu */
+	pthread_mutex_t hold_mu;
+	pthread_cond_t hold_cv;
 } nv_io_fault;
 
 /* Sets f up as a pass-through to real (NULL = nv__io_real). */
@@ -115,6 +122,14 @@ void nv__io_fault_init(nv_io_fault *f, const nv_io_ops *real);
  * as above. Replaces an earlier arming of that kind. */
 void nv__io_fault_arm(nv_io_fault *f, nv_io_kind kind, uint64_t k, int err,
 		      unsigned flags);
+
+/* Holds (on) or releases (off) the calls of kind: while held, a call of
+ * that kind (NV_IO_ANY: of every kind) blocks before it does anything,
+ * like a disk that stopped answering; releasing lets them go on. */
+void nv__io_fault_hold(nv_io_fault *f, nv_io_kind kind, bool on);
+
+/* Calls blocked by a hold right now. */
+int nv__io_fault_parked(nv_io_fault *f);
 
 /* Removes every arming (calls keep counting). */
 void nv__io_fault_disarm(nv_io_fault *f);

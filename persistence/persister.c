@@ -10,11 +10,12 @@
  *
  * Order. Taking a seq and pushing are two steps, so nodes can arrive out
  * of seq order (a producer preempted between them). The thread takes
- * nodes in seq order: one that arrives early waits in a min-heap until
- * the seqs before it have come (nodes in order, the common case, never
- * touch the heap); a gap waits for its producer, whose push wakes the
- * thread. So the store sees seqs strictly increasing, and "durable up to
- * S" always means every seq <= S.
+ * nodes in seq order: one that arrives early waits until the seqs before
+ * it have come, in the reorder buffer (reorder.h: a window indexed by seq,
+ * a heap beyond it); nodes in order, the common case, never go there. A
+ * gap waits for its producer, whose push wakes the thread. So the store
+ * sees seqs strictly increasing, and "durable up to S" always means every
+ * seq <= S.
  *
  * Group commit. The thread takes what is available, writes it in batches
  * of up to max_batch records with one store write each, then syncs per
@@ -48,6 +49,15 @@
  * wake and return NV_EIO, later submits and flushes return NV_EIO, and the
  * thread discards what it pops from then on. Nothing is ever reported
  * durable after the failure.
+ *
+ * Backpressure (persister_room.c): the records submitted and not yet
+ * written are bounded; a submit that finds the bound reached parks, before
+ * it allocates or takes a seq, until the thread releases written nodes
+ * (release(), in seq order: `released`) or its timeout passes.
+ *
+ * Coalescing. Before a batch is written, nv__coalesce (coalesce.c) leaves
+ * out the STARTED records that a later outcome of the same job in the
+ * batch makes redundant; the nodes are still freed after the write.
  */
 #include "persistence/persister.h"
 
@@ -59,54 +69,11 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "persistence/codec.h"
+#include "persistence/persister_int.h"
 
 #define NV__P_DEFAULT_BATCH 1024u
 #define NV__P_IDLE_MS                                                          \
 	1000u /* safety net: an idle thread checks once a second */
-#define NV__CACHELINE 64
-
-struct qnode {
-	struct qnode *next; /* atomic */
-};
-
-struct pnode {
-	struct qnode q; /* first: a qnode * is a pnode * */
-	nv_rec rec;	/* task/data/aux point into bytes[] */
-	bool cancelled; /* submitted while stopping: fills its seq only */
-	uint8_t bytes[];
-};
-
-struct nv_persister {
-	/* Producers' line. */
-	struct qnode *tail __attribute__((aligned(NV__CACHELINE))); /* atomic */
-	uint64_t next_seq; /* atomic: the next seq to hand out */
-
-	/* Flags read by everyone, written rarely. */
-	int sleeping __attribute__((aligned(NV__CACHELINE))); /* atomic */
-	int stopping;					      /* atomic */
-	int error;					      /* atomic */
-	int flush_waiters;				      /* atomic */
-	uint64_t durable; /* atomic: every seq <= durable is durable */
-
-	pthread_mutex_t lock;
-	pthread_cond_t wake_cv;	 /* the thread sleeps here */
-	pthread_cond_t flush_cv; /* flushers sleep here */
-
-	/* The thread's own (and the owner's before start / after join). */
-	struct qnode *head __attribute__((aligned(NV__CACHELINE)));
-	struct qnode stub;
-	nv_store *store;
-	nv_persister_conf conf;
-	pthread_t thread;
-	bool started, joined;
-	int exited; /* atomic: the thread has returned */
-	struct pnode **heap;
-	size_t heap_len, heap_cap;
-	uint64_t written; /* highest seq written (or skipped), contiguous */
-	nv_rec *batch;
-	struct pnode **bnodes;
-	uint64_t last_sync_ms;
-};
 
 /* ---------------------------------------------------------------- inbox */
 
@@ -152,53 +119,6 @@ q_pop(nv_persister *p)
 	return NULL;
 }
 
-/* ---------------------------------------------------------------- heap */
-
-static bool
-heap_push(nv_persister *p, struct pnode *n)
-{
-	size_t i;
-	if (p->heap_len == p->heap_cap) {
-		size_t cap = p->heap_cap ? p->heap_cap * 2 : 1024;
-		size_t bytes = cap * sizeof(*p->heap);
-		struct pnode **h = nv__realloc(p->heap, bytes);
-		if (h == NULL)
-			return false;
-		p->heap = h;
-		p->heap_cap = cap;
-	}
-	for (i = p->heap_len++; i > 0; i = (i - 1) / 2) {
-		struct pnode *up = p->heap[(i - 1) / 2];
-		if (up->rec.seq <= n->rec.seq)
-			break;
-		p->heap[i] = up;
-	}
-	p->heap[i] = n;
-	return true;
-}
-
-static struct pnode *
-heap_pop(nv_persister *p)
-{
-	struct pnode *top = p->heap[0], *last = p->heap[--p->heap_len];
-	size_t i = 0, n = p->heap_len;
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= n)
-			break;
-		if (c + 1 < n && p->heap[c + 1]->rec.seq < p->heap[c]->rec.seq)
-			c++;
-		if (last->rec.seq <= p->heap[c]->rec.seq)
-			break;
-		p->heap[i] = p->heap[c];
-		i = c;
-	}
-	if (n > 0)
-		p->heap[i] = last;
-	return top;
-}
-
 /* ---------------------------------------------------------------- thread */
 
 static void
@@ -230,35 +150,77 @@ fail(nv_persister *p, int rc, const char *what)
 		__atomic_store_n(&p->error, NV_EIO, __ATOMIC_SEQ_CST);
 	}
 	wake_flushers(p);
+	nv__p_wake_room(p); /* parked submits return NV_EIO */
 }
 
 static void
-node_free(struct pnode *n)
+drop_node(void *n)
 {
 	nv__free(n);
 }
 
-/* Takes the next node in seq order: from the heap when it holds it, else
- * from the inbox (a node that arrives early goes to the heap). NULL when
- * the next seq is not here yet. */
+/* Frees a node the thread took; its backlog share is given back by the
+ * next release(). */
+static void
+node_free(nv_persister *p, struct pnode *n)
+{
+	if (n->nbytes > NV__P_BIG_NODE)
+		p->rel_bytes += n->nbytes;
+	nv__free(n);
+}
+
+/* Publishes that every seq up to p->written is released (their nodes were
+ * freed), gives the big nodes' bytes back, and wakes parked submitters.
+ * The seq_cst store / subtraction and the seq_cst load of room_waiters
+ * are the thread's half of the Dekker pair with nv__p_wait_room (increment
+ * room_waiters, then load released and backlog_bytes). */
+static void
+release(nv_persister *p)
+{
+	uint64_t out, peak;
+
+	if (__atomic_load_n(&p->released, __ATOMIC_RELAXED) == p->written)
+		return;
+	/* Statistics: the backlog before this release (relaxed; released is
+	 * this thread's own, below next_seq). */
+	out = __atomic_load_n(&p->next_seq, __ATOMIC_RELAXED) - 1 -
+	      __atomic_load_n(&p->released, __ATOMIC_RELAXED);
+	peak = __atomic_load_n(&p->backlog_peak, __ATOMIC_RELAXED);
+	if (out > peak)
+		__atomic_store_n(&p->backlog_peak, out, __ATOMIC_RELAXED);
+	if (p->rel_bytes) {
+		__atomic_sub_fetch(&p->backlog_bytes, p->rel_bytes,
+				   __ATOMIC_SEQ_CST);
+		p->rel_bytes = 0;
+	}
+	__atomic_store_n(&p->released, p->written, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&p->room_waiters, __ATOMIC_SEQ_CST) > 0)
+		nv__p_wake_room(p);
+}
+
+/* Takes the next node in seq order: from the reorder buffer when it holds
+ * it, else from the inbox (a node that arrives early goes to the reorder
+ * buffer). NULL when the next seq is not here yet. */
 static struct pnode *
 next_node(nv_persister *p)
 {
 	for (;;) {
+		uint64_t want = p->written + 1;
 		struct pnode *x;
 		struct qnode *q;
-		if (p->heap_len > 0 && p->heap[0]->rec.seq <= p->written + 1)
-			return heap_pop(p);
+		if (nv__ro_len(&p->ro) > 0 &&
+		    (x = nv__ro_take(&p->ro, want)) != NULL)
+			return x;
 		q = q_pop(p);
 		if (q == NULL)
 			return NULL;
 		x = (struct pnode *)q;
-		if (x->rec.seq <= p->written + 1)
-			return x; /* the common case: in order, no heap */
-		if (!heap_push(p, x)) {
+		if (x->rec.seq <= want)
+			return x; /* the common case: in order */
+		if (!nv__ro_put(&p->ro, x->rec.seq, want, x)) {
 			/* Cannot hold it back: the store would get a gap. */
 			fail(p, NV_ENOMEM, "reorder buffer");
-			node_free(x);
+			node_free(p, x);
 		}
 	}
 }
@@ -273,33 +235,42 @@ write_runs(nv_persister *p)
 	bool wrote = false;
 
 	while (!wrote) {
-		size_t n = 0;
+		size_t n = 0, nw;
 		struct pnode *x;
 		int rc;
 
 		while (n < p->conf.max_batch && (x = next_node(p)) != NULL) {
 			if (x->rec.seq <= p->written) { /* cannot happen */
-				node_free(x);
+				node_free(p, x);
 				continue;
 			}
 			p->written = x->rec.seq;
 			if (x->cancelled ||
 			    __atomic_load_n(&p->error, __ATOMIC_RELAXED)) {
-				node_free(x);
+				node_free(p, x);
 				continue;
 			}
 			p->batch[n] = x->rec;
 			p->bnodes[n++] = x;
+			if (x->nbytes > NV__P_BIG_NODE) /* x is in cache */
+				p->rel_bytes += x->nbytes;
 		}
-		if (n == 0)
+		if (n == 0) {
+			release(p);
 			break;
+		}
+		nw = nv__coalesce(&p->co, p->batch, n);
+		if (nw < n) /* relaxed: statistics */
+			__atomic_add_fetch(&p->coalesced, n - nw,
+					   __ATOMIC_RELAXED);
 		rc = __atomic_load_n(&p->error, __ATOMIC_RELAXED)
 			 ? NV_EIO /* failed meanwhile: discard */
-			 : p->store->ops->write(p->store, p->batch, n);
+			 : p->store->ops->write(p->store, p->batch, nw);
 		if (rc != 0)
 			fail(p, rc, "write");
 		for (size_t i = 0; i < n; i++)
-			node_free(p->bnodes[i]);
+			nv__free(p->bnodes[i]); /* counted above */
+		release(p);
 		if (rc != 0)
 			continue;
 		wrote = true;
@@ -421,6 +392,7 @@ persister_main(void *arg)
 		publish(p, p->written);
 	__atomic_store_n(&p->exited, 1, __ATOMIC_SEQ_CST);
 	wake_flushers(p);
+	nv__p_wake_room(p);
 	return NULL;
 }
 
@@ -450,15 +422,21 @@ nv__persister_create(nv_persister **out, nv_store *store,
 	p->batch = nv__malloc(bytes);
 	bytes = p->conf.max_batch * sizeof(*p->bnodes);
 	p->bnodes = nv__malloc(bytes);
-	if (p->batch == NULL || p->bnodes == NULL) {
+	if (p->conf.max_backlog == 0)
+		p->conf.max_backlog = NV__P_DEFAULT_BACKLOG;
+	if (p->conf.max_backlog_bytes == 0)
+		p->conf.max_backlog_bytes = NV__P_DEFAULT_BACKLOG_BYTES;
+	if (p->batch == NULL || p->bnodes == NULL || nv__ro_init(&p->ro) != 0 ||
+	    nv__coalesce_init(&p->co, p->conf.max_batch) != 0) {
 		nv__free(p->batch);
 		nv__free(p->bnodes);
+		nv__ro_free(&p->ro, NULL);
 		nv__aligned_free(p);
 		return NV_ENOMEM;
 	}
 	memset(&st, 0, sizeof(st));
 	store->ops->stats(store, &st);
-	p->written = p->durable = st.last_seq;
+	p->written = p->durable = p->released = st.last_seq;
 	p->next_seq = st.last_seq + 1;
 	p->head = p->tail = &p->stub;
 	pthread_mutex_init(&p->lock, NULL);
@@ -466,6 +444,7 @@ nv__persister_create(nv_persister **out, nv_store *store,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->wake_cv, &ca);
 	pthread_cond_init(&p->flush_cv, &ca);
+	pthread_cond_init(&p->room_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	*out = p;
 	return 0;
@@ -479,30 +458,44 @@ nv__persister_start(nv_persister *p)
 	if (pthread_create(&p->thread, NULL, persister_main, p) != 0)
 		return NV_ENOMEM;
 	p->started = true;
+	/* Release: a submit that sees it may wait for the thread's room. */
+	__atomic_store_n(&p->running, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
 int
-nv__persister_submit(nv_persister *p, const nv_rec *r, uint64_t *seq_out)
+nv__persister_submit_wait(nv_persister *p, const nv_rec *r, uint64_t *seq_out,
+			  int timeout_ms)
 {
 	struct pnode *n;
 	size_t extra;
+	uint64_t nbytes, seq;
 	uint8_t *b;
-	uint64_t seq;
 	bool cancelled;
+	int rc;
 
-	if (p == NULL || r == NULL || nv__rec_size(r) == 0)
+	if (p == NULL || !nv__rec_ok(r))
 		return NV_EINVAL;
 	if (__atomic_load_n(&p->error, __ATOMIC_RELAXED))
 		return NV_EIO;
 	if (__atomic_load_n(&p->stopping, __ATOMIC_RELAXED))
 		return NV_ESTOPPED;
 	extra = (size_t)r->task_len + r->data_len + r->aux_len;
+	nbytes = sizeof(*n) + extra;
+	/* Room first: giving up here leaves nothing behind. */
+	if (nv__p_over_fast(p, nbytes)) {
+		if ((rc = nv__p_wait_room(p, nbytes, timeout_ms)) != 0)
+			return rc;
+		/* Room may come from a failure discarding the backlog. */
+		if (__atomic_load_n(&p->error, __ATOMIC_SEQ_CST))
+			return NV_EIO;
+	}
 	/* Allocate before taking a seq: a seq once taken must be pushed. */
-	n = nv__malloc(sizeof(*n) + extra);
+	n = nv__malloc(nbytes);
 	if (n == NULL)
 		return NV_ENOMEM;
 	n->rec = *r;
+	n->nbytes = nbytes;
 	n->cancelled = false;
 	b = n->bytes;
 	if (r->task_len) {
@@ -519,9 +512,14 @@ nv__persister_submit(nv_persister *p, const nv_rec *r, uint64_t *seq_out)
 		memcpy(b, r->aux, r->aux_len);
 		n->rec.aux = b;
 	}
+	/* Relaxed: only needs to be atomic; the thread subtracts after it
+	 * popped the node, which the push (release) orders after this. */
+	if (nbytes > NV__P_BIG_NODE)
+		__atomic_add_fetch(&p->backlog_bytes, nbytes, __ATOMIC_RELAXED);
 	/* seq_cst RMW then seq_cst load of stopping: pairs with stop's store
 	 * of stopping and the thread's later load of next_seq. */
 	seq = __atomic_fetch_add(&p->next_seq, 1, __ATOMIC_SEQ_CST);
+	nv__p_note_seq(p, seq);
 	cancelled = __atomic_load_n(&p->stopping, __ATOMIC_SEQ_CST) != 0;
 	n->rec.seq = seq;
 	n->cancelled = cancelled;
@@ -532,6 +530,12 @@ nv__persister_submit(nv_persister *p, const nv_rec *r, uint64_t *seq_out)
 	if (seq_out)
 		*seq_out = seq;
 	return 0;
+}
+
+int
+nv__persister_submit(nv_persister *p, const nv_rec *r, uint64_t *seq_out)
+{
+	return nv__persister_submit_wait(p, r, seq_out, -1);
 }
 
 int
@@ -595,6 +599,7 @@ nv__persister_stop(nv_persister *p)
 		__atomic_store_n(&p->sleeping, 0, __ATOMIC_RELAXED);
 		pthread_cond_signal(&p->wake_cv);
 		pthread_mutex_unlock(&p->lock);
+		nv__p_wake_room(p); /* parked submits return NV_ESTOPPED */
 		pthread_join(p->thread, NULL);
 		p->joined = true;
 	}
@@ -612,14 +617,14 @@ nv__persister_destroy(nv_persister *p)
 	nv__persister_stop(p);
 	/* Nodes pushed after the thread left (cancelled, or never started). */
 	while ((q = q_pop(p)) != NULL)
-		node_free((struct pnode *)q);
-	while (p->heap_len > 0)
-		node_free(heap_pop(p));
+		nv__free(q);
+	nv__ro_free(&p->ro, drop_node);
 	p->store->ops->close(p->store);
 	pthread_cond_destroy(&p->wake_cv);
 	pthread_cond_destroy(&p->flush_cv);
+	pthread_cond_destroy(&p->room_cv);
 	pthread_mutex_destroy(&p->lock);
-	nv__free(p->heap);
+	nv__coalesce_free(&p->co);
 	nv__free(p->batch);
 	nv__free(p->bnodes);
 	nv__aligned_free(p);

@@ -54,6 +54,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "nuvom.h"
+#include "persistence/sqlite_merge.h"
 #include "persistence/sqlite_schema.h"
 #include "persistence/store.h"
 
@@ -94,15 +95,19 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_BEGIN_READ] = "BEGIN",
+    /* A whole row: ENQUEUED alone (status 0, updated = created, the rest
+     * NULL) or with the job's later records of the batch folded in
+     * (sqlite_merge.h). */
     [ST_ENQ] = "INSERT INTO jobs(id, task, args, status, attempts,"
 	       " created_ms, updated_ms, due_ms, result, error)"
-	       " VALUES(?1, ?2, ?3, 0, ?4, ?5, ?5, NULL, NULL, NULL)"
+	       " VALUES(?1, ?2, ?3, ?6, ?4, ?5, ?7, ?8, ?9, ?10)"
 	       " ON CONFLICT(id) DO UPDATE SET task = excluded.task,"
-	       " args = excluded.args, status = 0,"
+	       " args = excluded.args, status = excluded.status,"
 	       " attempts = excluded.attempts,"
 	       " created_ms = excluded.created_ms,"
-	       " updated_ms = excluded.updated_ms, due_ms = NULL,"
-	       " result = NULL, error = NULL",
+	       " updated_ms = excluded.updated_ms,"
+	       " due_ms = excluded.due_ms, result = excluded.result,"
+	       " error = excluded.error",
     [ST_START] = "UPDATE jobs SET status = 1, attempts = ?2,"
 		 " updated_ms = ?3, due_ms = NULL WHERE id = ?1",
     [ST_SUCC] = "UPDATE jobs SET status = 2,"
@@ -148,6 +153,7 @@ typedef struct sq_store {
 	int failed;	/* 0 or NV_EIO */
 	nv_store_stats stats;
 	sqlite3_stmt *st[ST_COUNT];
+	struct sqm_plan plan; /* the row fold of the current batch */
 } sq_store;
 
 /* ------------------------------------------------------------ helpers */
@@ -365,13 +371,16 @@ sq_close(nv_store *base)
 			nv__err("sqlite store %s: close: %s", s->path,
 				sqlite3_errstr(rc));
 	}
+	nv__sqm_free(&s->plan);
 	nv__free(s->path);
 	nv__free(s);
 }
 
-/* Applies one record inside the open transaction; SQLite result code. */
+/* Applies one record inside the open transaction (an ENQUEUED with the
+ * folded row w when not NULL); SQLite result code. */
 static int
-apply(sq_store *s, const nv_rec *r, uint64_t *max_job, uint64_t *max_sched)
+apply(sq_store *s, const nv_rec *r, const struct sqm_row *w, uint64_t *max_job,
+      uint64_t *max_sched)
 {
 	sqlite3_stmt *st;
 	sqlite3_int64 id = (sqlite3_int64)r->id;
@@ -385,7 +394,9 @@ apply(sq_store *s, const nv_rec *r, uint64_t *max_job, uint64_t *max_sched)
 			rc = bind_bytes(st, 3, r->data, r->data_len, false,
 					false);
 		if (rc == SQLITE_OK)
-			rc = sqlite3_bind_int64(st, 4, r->attempt);
+			rc = nv__sqm_bind(st, r, w);
+		if (rc == SQLITE_OK && w != NULL)
+			s->finished += w->finals;
 		break;
 	case NV_REC_JOB_STARTED:
 		st = s->st[ST_START];
@@ -492,11 +503,17 @@ sq_write(nv_store *base, const nv_rec *recs, size_t n)
 		}
 		bytes += (uint64_t)r->task_len + r->data_len + r->aux_len;
 	}
+	/* Without memory for the plan, every record is applied as is. */
+	bool planned = nv__sqm_plan(&s->plan, recs, n) == 0;
 	rc = run(s->st[ST_BEGIN]);
 	if (rc != SQLITE_OK)
 		return set_failed(s, "begin", rc);
 	for (size_t i = 0; i < n; i++) {
-		rc = apply(s, &recs[i], &max_job, &max_sched);
+		int32_t act = planned ? s->plan.act[i] : SQM_APPLY;
+		if (act == SQM_SKIP)
+			continue; /* folded into its job's row */
+		rc = apply(s, &recs[i], act >= 0 ? &s->plan.rows[act] : NULL,
+			   &max_job, &max_sched);
 		if (rc != SQLITE_OK) {
 			set_failed(s, "write", rc);
 			rollback(s);

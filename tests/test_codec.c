@@ -13,7 +13,6 @@
 #include "persistence/crc32c.h"
 #include "filelog_model.h" /* rng, assert_same_rec */
 
-
 /* ---------------------------------------------------------------- crc */
 
 struct vec {
@@ -104,7 +103,6 @@ rec_random(nv_rec *r, uint8_t type, uint8_t *store, size_t cap)
 	r->aux_len = (uint32_t)al;
 }
 
-
 static void
 test_codec_roundtrip_every_type(void **state)
 {
@@ -160,6 +158,39 @@ test_codec_limits(void **state)
 	r.data_len++;
 	assert_int_equal(nv__rec_size(&r), 0);
 	assert_int_equal(nv__rec_size(NULL), 0);
+	assert_false(nv__rec_ok(NULL));
+}
+
+/* nv__rec_ok (the persister's cheap check) agrees with nv__rec_size for
+ * every length around the limit and every type / NULL-pointer case. */
+static void
+test_codec_ok_matches_size(void **state)
+{
+	static uint8_t big[NV__REC_MAX_BODY];
+	nv_rec r = {.seq = 1, .id = UINT64_MAX, .type = NV_REC_SCHED_ADDED};
+	(void)state;
+
+	r.time_ms = INT64_MIN;
+	r.attempt = UINT32_MAX;
+	r.task = (const char *)big;
+	r.aux = big;
+	r.data = big;
+	for (uint32_t back = 0; back < 200; back++) {
+		r.data_len = NV__REC_MAX_BODY - back;
+		assert_int_equal(nv__rec_ok(&r), nv__rec_size(&r) != 0);
+		r.task_len = back / 3;
+		r.aux_len = back / 5;
+		assert_int_equal(nv__rec_ok(&r), nv__rec_size(&r) != 0);
+		r.task_len = r.aux_len = 0;
+	}
+	r.data_len = 16;
+	for (int t = 0; t <= NV_REC_TYPE_MAX + 1; t++) {
+		r.type = (uint8_t)t;
+		assert_int_equal(nv__rec_ok(&r), nv__rec_size(&r) != 0);
+		r.data = NULL;
+		assert_int_equal(nv__rec_ok(&r), nv__rec_size(&r) != 0);
+		r.data = big;
+	}
 }
 
 static void
@@ -351,6 +382,7 @@ main(void)
 	    cmocka_unit_test(test_codec_crc_hw_matches_sw),
 	    cmocka_unit_test(test_codec_roundtrip_every_type),
 	    cmocka_unit_test(test_codec_limits),
+	    cmocka_unit_test(test_codec_ok_matches_size),
 	    cmocka_unit_test(test_codec_truncation_and_bitflips),
 	    cmocka_unit_test(test_codec_forged_payloads),
 	    cmocka_unit_test(test_codec_random_bytes_never_crash),
