@@ -70,6 +70,7 @@ nv_config_init(nv_config *cfg)
 	cfg->max_extra_workers = NV__CONFIG_AUTO;
 	cfg->fsync = NV_FSYNC_BATCH;
 	cfg->fsync_interval_ms = 2;
+	cfg->persist_backlog = (size_t)1 << 18;
 	cfg->misfire = NV_MISFIRE_ONCE;
 	cfg->log_level = NV_LOG_WARN;
 	cfg->manifest_path = NULL;	/* <data_dir>/manifest.json */

@@ -147,6 +147,8 @@ static const struct cvar cvars[] = {
      "always, batch or off"},
     {"NUVOM_FSYNC_INTERVAL_MS", CV_U32, OFF(fsync_interval_ms), 0, 60000, NULL,
      0, "an integer 0..60000"},
+    {"NUVOM_PERSIST_BACKLOG", CV_SIZE, OFF(persist_backlog), 1, 1u << 30,
+     NULL, 0, "an integer 1..1073741824"},
     {"NUVOM_DATA_DIR", CV_PATH, OFF(data_dir), 0, 0, NULL, SLOT_DATA_DIR,
      "a non-empty path"},
     {"NUVOM_ENQUEUE_TIMEOUT_MS", CV_U32, OFF(enqueue_timeout_ms), 0, INT32_MAX,

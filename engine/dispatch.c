@@ -270,6 +270,7 @@ nv_map(nv_engine *e, const char *task, const nv_args *argv, size_t n,
 		size_t m = n - base < NV_MAP_CHUNK ? n - base : NV_MAP_CHUNK;
 		size_t made = 0, pushed = 0;
 		uint64_t now;
+		int prc_rec = 0; /* why the enqueued record was refused */
 		for (; made < m; made++) {
 			const nv_args *a = &argv[base + made];
 			jobs[made] = nv__job_new(e, t, a->data, a->len, tracked,
@@ -279,16 +280,22 @@ nv_map(nv_engine *e, const char *task, const nv_args *argv, size_t n,
 			if (tracked)
 				nv__job_table_add(e, jobs[made]);
 			if (e->persister != NULL &&
-			    nv__persist_enqueued(e, jobs[made]) != 0) {
+			    (prc_rec = nv__persist_enqueued(e, jobs[made])) !=
+				    0) {
 				unqueue(e, jobs[made]);
 				break;
 			}
 		}
-		rc = made < m ? (e->persister != NULL &&
-						 nv__persist_error(e) != 0
-					 ? NV_EIO
-					 : NV_ENOMEM)
-			      : 0;
+		/* A full persister backlog (NV_EFULL) or a stop is reported
+		 * as such; otherwise a failed store or no memory. */
+		if (made == m)
+			rc = 0;
+		else if (prc_rec == NV_EFULL || prc_rec == NV_ESTOPPED)
+			rc = prc_rec;
+		else if (e->persister != NULL && nv__persist_error(e) != 0)
+			rc = NV_EIO;
+		else
+			rc = NV_ENOMEM;
 		now = e->has_observers ? nv__mono_ns() : 0;
 		for (size_t i = 0; i < made; i++)
 			jobs[i]->enq_ns = now;

@@ -314,7 +314,9 @@ dispatch(nv_engine *e, struct nv_sched *s)
 	j->flags |= NV_JOB_SCHEDULED;
 	if (tracked)
 		nv__job_table_add(e, j);
-	if (e->persister != NULL && nv__persist_enqueued(e, j) != 0)
+	/* No time limit on a full backlog: the persister never waits on
+	 * this thread, so the wait ends (see persister_room.c). */
+	if (e->persister != NULL && nv__persist_enqueued_wait(e, j, -1) != 0)
 		nv__warn("schedule %llu: job %llu not persisted",
 			 (unsigned long long)s->id, (unsigned long long)j->id);
 	nv__shard_add(e->enqueued, 1);

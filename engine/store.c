@@ -234,7 +234,8 @@ nv__store_open(nv_engine *e)
 	nv__schedules_set_next_id(e, ms + 1 > boot << NV__BOOT_SHIFT
 					 ? ms + 1
 					 : boot << NV__BOOT_SHIFT);
-	memset(&pc, 0, sizeof(pc)); /* backlog bounds: the defaults */
+	memset(&pc, 0, sizeof(pc)); /* byte bound: the default */
+	pc.max_backlog = e->cfg.persist_backlog;
 	pc.fsync = e->cfg.fsync;
 	pc.interval_ms = e->cfg.fsync_interval_ms;
 	/* Records per group commit. SQLite: large, so that a job's ENQUEUED

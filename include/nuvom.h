@@ -111,6 +111,9 @@ typedef struct nv_config {     /* see nv_config_init for defaults */
 	unsigned max_extra_workers;  /* replacements for stuck workers: =workers */
 	nv_fsync_policy fsync;       /* NUVOM_FSYNC */
 	uint32_t fsync_interval_ms;  /* group commit window: 2 */
+	size_t persist_backlog;      /* job events waiting for the disk at
+					most (then nv_delay waits, NV_EFULL
+					after enqueue_timeout_ms): 262144 */
 	nv_misfire_policy misfire;   /* NUVOM_MISFIRE_POLICY */
 	nv_log_level log_level;      /* NUVOM_LOG_LEVEL: WARN */
 	const char *manifest_path;   /* NUVOM_MANIFEST_PATH */

@@ -114,6 +114,10 @@ test_config_valid_numbers(void **state)
 	assert_int_equal(c.fsync_interval_ms, 0);
 	OK1(&c, "NUVOM_FSYNC_INTERVAL_MS", "60000");
 	assert_int_equal(c.fsync_interval_ms, 60000);
+	OK1(&c, "NUVOM_PERSIST_BACKLOG", "1");
+	assert_int_equal(c.persist_backlog, 1);
+	OK1(&c, "NUVOM_PERSIST_BACKLOG", "1073741824");
+	assert_int_equal(c.persist_backlog, (size_t)1 << 30);
 	OK1(&c, "NUVOM_ENQUEUE_TIMEOUT_MS", "0");
 	assert_int_equal(c.enqueue_timeout_ms, 0);
 	OK1(&c, "NUVOM_ENQUEUE_TIMEOUT_MS", "2147483647");
@@ -312,6 +316,9 @@ static const struct {
     {"NUVOM_MAX_WORKERS", "99999999999999999999999x", "plain integer"},
     {"NUVOM_MAX_WORKERS", "", "empty value"},
     {"NUVOM_BATCH_SIZE", "0", "below 1"},
+    {"NUVOM_PERSIST_BACKLOG", "0", "1..1073741824"},
+    {"NUVOM_PERSIST_BACKLOG", "1073741825", "out of range"},
+    {"NUVOM_PERSIST_BACKLOG", "lots", "not a plain integer"},
     {"NUVOM_BATCH_SIZE", "4097", "1..4096"},
     {"NUVOM_JOB_TIMEOUT_SECS", "0", "at least 0.001"},
     {"NUVOM_JOB_TIMEOUT_SECS", "0.0004", "at least 0.001"},
@@ -602,8 +609,10 @@ test_config_describe_round_trip(void **state)
 			assert_string_equal(val, ".nuvom/manifest.json");
 		if (strcmp(name, "NUVOM_LOG_LEVEL") == 0)
 			assert_string_equal(val, "WARNING");
+		if (strcmp(name, "NUVOM_PERSIST_BACKLOG") == 0)
+			assert_string_equal(val, "262144");
 	}
-	assert_int_equal(i, 22); /* every variable of the docs table */
+	assert_int_equal(i, 23); /* every variable of the docs table */
 
 	assert_int_equal(setenv("NUVOM_JOB_TIMEOUT_SECS", "2.05", 1), 0);
 	assert_int_equal(setenv("NUVOM_RETRY_DELAY_SECS", "0", 1), 0);

@@ -85,11 +85,11 @@ open_gated(const char *kind, const char *dir, bool gated)
 	cfg.queue_capacity = 1024;
 	cfg.enqueue_timeout_ms = TIMEOUT_MS;
 	cfg.log_level = NV_LOG_ERROR;
+	cfg.persist_backlog = BOUND; /* the config field reaches the persister */
 	assert_int_equal(nv_engine_open(&e, &cfg), 0);
 	assert_int_equal(nv_task_register(e, "count", count_task, NULL, 0), 0);
 	if (gated) {
 		/* Before start: the persister thread does not run yet. */
-		nv__persister_set_backlog(e->persister, BOUND, 0);
 		gate.real = e->store->ops;
 		gate.ops = *gate.real;
 		gate.ops.write = gated_write;
