@@ -283,6 +283,7 @@ nv_job *nv__job_new(nv_engine *e, struct nv_task *t, const void *args,
 void nv__job_free(nv_job *j); /* untracked jobs and abandoned ones */
 void nv__job_release(nv_job *j); /* final: free now or when unstuck */
 int nv__job_table_add(nv_engine *e, nv_job *j);
+void nv__job_table_reserve(nv_engine *e, size_t n); /* before n adds */
 void nv__job_finished(nv_engine *e, nv_job *j); /* status final: wake,
 						    retention */
 void nv__jobs_evict(nv_engine *e); /* scheduler: enforce retention */

@@ -191,12 +191,39 @@ nv__fold_replay(struct nv__fold *f, nv_store *store)
 	return rc != 0 ? rc : f->rc;
 }
 
-static int
-cmp_rjob(const void *a, const void *b)
+/* (id, slot) pairs sorted by id with an LSD radix sort, a byte per pass:
+ * no comparison callback and no pointer chasing (a qsort through the slot
+ * pointers was 8% of a recovery). Passes whose byte is the same for every
+ * id (the boot epoch's high bits, mostly) are skipped. */
+struct idpair {
+	uint64_t id;
+	size_t slot;
+};
+
+static bool
+radix_sort(struct idpair *a, size_t n)
 {
-	const struct nv__rjob *x = *(struct nv__rjob *const *)a;
-	const struct nv__rjob *y = *(struct nv__rjob *const *)b;
-	return (x->id > y->id) - (x->id < y->id);
+	struct idpair *tmp = nv__malloc(n * sizeof(*tmp));
+	if (tmp == NULL)
+		return false;
+	for (unsigned shift = 0; shift < 64; shift += 8) {
+		size_t count[256] = {0};
+		for (size_t i = 0; i < n; i++)
+			count[(a[i].id >> shift) & 0xff]++;
+		if (count[(a[0].id >> shift) & 0xff] == n)
+			continue; /* one value: the order stands */
+		size_t pos = 0;
+		for (unsigned b = 0; b < 256; b++) {
+			size_t c = count[b];
+			count[b] = pos;
+			pos += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			tmp[count[(a[i].id >> shift) & 0xff]++] = a[i];
+		memcpy(a, tmp, n * sizeof(*a));
+	}
+	nv__free(tmp);
+	return true;
 }
 
 struct nv__rjob **
@@ -207,14 +234,26 @@ nv__fold_jobs(struct nv__fold *f, size_t *n)
 	*n = 0;
 	if (f->n == 0)
 		return NULL;
-	if ((order = nv__malloc(f->n * sizeof(*order))) == NULL) {
+	struct idpair *pairs = nv__malloc(f->n * sizeof(*pairs));
+	if ((order = nv__malloc(f->n * sizeof(*order))) == NULL ||
+	    pairs == NULL) {
+		nv__free(order);
+		nv__free(pairs);
 		*n = SIZE_MAX;
 		return NULL;
 	}
 	for (size_t i = 0; i < f->cap; i++)
 		if (f->jobs[i].id != 0 && f->jobs[i].enqueued)
-			order[no++] = &f->jobs[i];
-	qsort(order, no, sizeof(*order), cmp_rjob);
+			pairs[no++] = (struct idpair){f->jobs[i].id, i};
+	if (no > 0 && !radix_sort(pairs, no)) {
+		nv__free(order);
+		nv__free(pairs);
+		*n = SIZE_MAX;
+		return NULL;
+	}
+	for (size_t i = 0; i < no; i++)
+		order[i] = &f->jobs[pairs[i].slot];
+	nv__free(pairs);
 	*n = no;
 	return order;
 }

@@ -320,6 +320,22 @@ match_id(struct cds_lfht_node *node, const void *key)
 	return x->core.id == *(const uint64_t *)key;
 }
 
+void
+nv__job_table_reserve(nv_engine *e, size_t n)
+{
+	/* A recovery adding many jobs at once: grow the table first, in
+	 * this thread, rather than through the lazy resizes that run in
+	 * the background while chains grow long (liburcu's resize wants a
+	 * registered thread outside a read-side section: here). */
+	unsigned long b = 1ul << 16;
+	if (n <= b)
+		return;
+	while (b < n && b < (1ul << 24))
+		b <<= 1;
+	nv__rcu_thread_online();
+	cds_lfht_resize(e->jobs, b);
+}
+
 int
 nv__jobs_init(nv_engine *e)
 {

@@ -84,6 +84,8 @@ nv__recover(nv_engine *e, nv_store *store, bool requeue, bool results)
 		rc = NV_ENOMEM;
 		no = 0;
 	}
+	if (no > 0)
+		nv__job_table_reserve(e, no);
 	for (size_t i = 0; rc == 0 && i < no; i++) {
 		struct nv__rjob *rj = order[i];
 		bool final =
