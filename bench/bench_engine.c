@@ -456,11 +456,10 @@ suite_engine(nvb_ctx *ctx)
 	nvb_section("engine: memory per queued job (workers not started)");
 	memory(ctx, ctx->quick ? 1000000 : 10000000);
 
-	/* The engine issue's aim, 3x the pool at 2 producers (paired
-	 * median): met on a quiet machine (bench/README.md), not under
-	 * load, so a target; the gate keeps the engine ahead of the pool. */
-	nvb_target(ctx, "engine nv_delay 2P vs mutex+condvar pool 2P", r_d2,
-		   3.0);
+	/* The engine issue's gate: 3x the pool at 2 producers (paired
+	 * median; 3.4-3.9 on the quiet 2-core machine, bench/README.md). */
+	nvb_gate(ctx, "engine nv_delay 2P vs mutex+condvar pool 2P", r_d2,
+		 3.0);
 	nvb_gate(ctx, "engine nv_map vs mutex+condvar pool 1P (floor)", r_map,
 		 1.0);
 }
