@@ -302,7 +302,10 @@ test_backlog_parked_threads_bounded(void **state)
 	enum { NT = 4 };
 	struct fx f;
 	struct waiter w[NT];
-	const uint64_t bound = 64, per = nv_test_scaled(200);
+	/* Each thread alone submits more than the bound, so every one of
+	 * them parks whatever the stress scale (at 10%, 20 records each
+	 * did not fill a bound of 64 and only one thread parked). */
+	const uint64_t bound = 64, per = 2 * bound + nv_test_scaled(200);
 	uint64_t want = NT;
 	void *arg[2] = {NULL, &want};
 	(void)state;
