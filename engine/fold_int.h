@@ -40,9 +40,16 @@ struct nv__rsched {
 	char *spec;
 };
 
+struct nv__fidx {
+	uint64_t id; /* 0 = empty */
+	uint64_t pos; /* in jobs[] */
+};
+
 struct nv__fold {
-	struct nv__rjob *jobs; /* open addressing by id, 0 = empty */
-	size_t cap, n;
+	struct nv__rjob *jobs; /* n entries in first-seen (log) order */
+	size_t n, capj;
+	struct nv__fidx *idx;  /* open addressing by id: cap slots */
+	size_t cap;
 	struct nv__rsched *sch;
 	size_t nsch, capsch;
 	uint64_t max_job, max_sched; /* largest ids seen in the records */
