@@ -22,6 +22,7 @@
 #include "persistence/codec.h"
 #include "persistence/io.h"
 #include "persistence/store.h"
+#include "testutil.h"
 
 /* ---------------------------------------------------------------- rng */
 
@@ -30,10 +31,7 @@ static uint64_t rng_state;
 static inline uint64_t
 rng(void)
 {
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ull;
+	return nv_test_rand(&rng_state);
 }
 
 /* ---------------------------------------------------------------- model */

@@ -25,6 +25,16 @@ bool nv_test_sanitized(void);
 
 /* Waits until pred(arg) is true or deadline_ms passes; returns the final
  * pred value. Polls with short sleeps: conditions, not fixed timing. */
+/* xorshift64*: a deterministic pseudo-random step for test data. */
+static inline uint64_t
+nv_test_rand(uint64_t *state)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 2685821657736338717ull;
+}
+
 bool nv_test_wait_until(bool (*pred)(void *), void *arg, unsigned deadline_ms);
 
 /* Makes a fresh temporary directory (mkdtemp under $TMPDIR or /tmp) and

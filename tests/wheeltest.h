@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "lockfree/wheel_int.h"
+#include "testutil.h"
 
 #define MAXD NV__WHEEL_MAX_DEADLINE
 
@@ -26,11 +27,7 @@ static uint64_t rng_state;
 static inline uint64_t
 rnd(void)
 {
-	/* xorshift64*: deterministic per seed, good enough for test data. */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ull;
+	return nv_test_rand(&rng_state);
 }
 
 static inline uint64_t
