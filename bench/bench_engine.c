@@ -412,10 +412,19 @@ suite_engine(nvb_ctx *ctx)
 		v[R_MAP][r] = run(M_MAP, false, 1, n, false);
 		v[R_STORED][r] = run(M_DELAY, true, 2, n, false);
 	}
+	/* The gated pair (2 producers vs the pool) gets more repetitions
+	 * than the rest: a median of more pairs moves less with the
+	 * machine's moods. */
+	int reps2 = reps < 9 ? 9 : reps;
+	for (int r = reps; r < reps2; r++) {
+		v[R_D2][r] = run(M_DELAY, false, 2, n, false);
+		v[R_P2][r] = run(M_POOL, false, 2, n, false);
+	}
 	for (int i = 0; i < R_N; i++) {
 		double tmp[32];
-		memcpy(tmp, v[i], sizeof(double) * (size_t)reps);
-		med[i] = nvb_median(tmp, reps);
+		int k = i == R_D2 || i == R_P2 ? reps2 : reps;
+		memcpy(tmp, v[i], sizeof(double) * (size_t)k);
+		med[i] = nvb_median(tmp, k);
 		nvb_report(ctx, "engine", names[i], "Mjobs/s", med[i] / 1e6,
 			   "M/s");
 	}
@@ -423,7 +432,7 @@ suite_engine(nvb_ctx *ctx)
 	 * its pool run back to back), steadier than a ratio of medians on
 	 * a shared machine. */
 	double r_d1 = nvb_paired_ratio(v[R_D1], v[R_P1], reps);
-	double r_d2 = nvb_paired_ratio(v[R_D2], v[R_P2], reps);
+	double r_d2 = nvb_paired_ratio(v[R_D2], v[R_P2], reps2);
 	double r_map = nvb_paired_ratio(v[R_MAP], v[R_P1], reps);
 	nvb_report(ctx, "engine", "nv_delay 1P / pool 1P", "ratio", r_d1, "x");
 	nvb_report(ctx, "engine", "nv_delay 2P / pool 2P", "ratio", r_d2, "x");
