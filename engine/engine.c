@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "engine/config_int.h"
 #include "engine/engine_int.h"
+#include "lockfree/asym.h"
 #include "engine/sched_int.h"
 #include "engine/recovery_int.h"
 #include "engine/store_int.h"
@@ -80,6 +81,9 @@ nv_engine_open(nv_engine **out, const nv_config *cfg)
 	if (out == NULL)
 		return NV_EINVAL;
 	*out = NULL;
+	/* Before any engine thread exists, so nv__asym_ok never changes
+	 * under a running worker (lockfree/asym.h). */
+	nv__asym_init();
 	if (cfg == NULL) {
 		nv_config_init(&defaults);
 		cfg = &defaults;

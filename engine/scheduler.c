@@ -19,13 +19,16 @@
  * the first sample that saw it running: that instant is after the job
  * started, so a timeout never fires early, and at most one period plus
  * one tick late. When every slot is idle the sampler stops: it stores
- * watch_off = 1 (seq_cst) and re-reads the words (seq_cst); a worker
- * stores its word (seq_cst) then loads watch_off (seq_cst). One of the two
- * sees the other (Dekker): either the sampler finds the new RUNNING word
- * and goes on, or the worker finds sampling off, clears it and pokes this
- * thread, which restarts the sampler. It stops after NV_WATCH_LINGER idle
- * samples (100 ms): an idle engine has no sampling and no wake-ups. Busy engine: 1000/NV_WATCH_MS short wake-ups a second instead
- * of a clock read (~26 ns here) on every job.
+ * watch_off = 1, passes a membarrier (lockfree/asym.h) and re-reads the
+ * words; a worker stores its word then loads watch_off with only a
+ * compiler barrier between (seq_cst on both sides where membarrier is
+ * missing). One of the two sees the other (an asymmetric Dekker pair):
+ * either the sampler finds the new RUNNING word and goes on, or the
+ * worker finds sampling off, clears it and pokes this thread, which
+ * restarts the sampler. It stops after NV_WATCH_LINGER idle samples
+ * (100 ms): an idle engine has no sampling and no wake-ups. Busy engine:
+ * 1000/NV_WATCH_MS short wake-ups a second instead of a clock read (~26 ns
+ * here) and a locked instruction on every job.
  */
 #include <string.h>
 
@@ -34,6 +37,7 @@
 #include "base/log.h"
 #include "engine/engine_int.h"
 #include "engine/sched_int.h"
+#include "lockfree/asym.h"
 
 static __thread bool on_sched_thread;
 
@@ -203,7 +207,11 @@ watch_fire(nv_timer *t, void *arg)
 		/* Stop sampling, then look again (the Dekker half above):
 		 * a job that started meanwhile keeps the sampler going. */
 		__atomic_store_n(&e->watch_off, 1, __ATOMIC_SEQ_CST);
-		if (!any_running(e)) {
+		/* The rare half of the asymmetric Dekker pair (worker.c):
+		 * after it, a worker's RUNNING store is visible or that
+		 * worker will see watch_off. If the barrier could not be
+		 * forced, keep sampling. */
+		if (nv__asym_heavy() && !any_running(e)) {
 			s->watching = false;
 			return;
 		}

@@ -41,6 +41,7 @@
 #include "engine/engine_int.h"
 #include "engine/persist_int.h"
 #include "engine/recovery_int.h"
+#include "lockfree/asym.h"
 #include "lockfree/ring_int.h"
 
 #define NV_SPIN_ROUNDS 200 /* idle polls before parking */
@@ -326,14 +327,25 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 	 * every earlier word of this slot (it re-reads the word after). */
 	__atomic_store_n(&w->job, j, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->tmo_ms, tmo, __ATOMIC_RELEASE);
-	/* seq_cst store of the word, then seq_cst load of watch_off: pairs
-	 * with the scheduler's seq_cst store of watch_off and re-load of the
-	 * words when it stops sampling, so a running job is never left
-	 * unwatched (Dekker). */
-	__atomic_store_n(&w->word, word_of(seq, NV_SLOT_RUNNING),
-			 __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&e->watch_off, __ATOMIC_SEQ_CST))
-		nv__sched_watch(e);
+	/* Store the word, then load watch_off: the frequent half of an
+	 * asymmetric Dekker pair with the scheduler, which stores watch_off
+	 * and re-reads the words behind a membarrier when it stops sampling
+	 * (lockfree/asym.h), so a running job is never left unwatched. With
+	 * membarrier the word is a release store (it publishes job and tmo
+	 * to the scheduler's acquire loads and CAS) and only the compiler
+	 * may not reorder the pair; without it, seq_cst store and load. */
+	if (nv__asym_ok) {
+		__atomic_store_n(&w->word, word_of(seq, NV_SLOT_RUNNING),
+				 __ATOMIC_RELEASE);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&e->watch_off, __ATOMIC_RELAXED))
+			nv__sched_watch(e);
+	} else {
+		__atomic_store_n(&w->word, word_of(seq, NV_SLOT_RUNNING),
+				 __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&e->watch_off, __ATOMIC_SEQ_CST))
+			nv__sched_watch(e);
+	}
 	NV_STAT_ADD(w->started, 1);
 	if (e->persister != NULL)
 		nv__persist_started(e, j);
