@@ -487,16 +487,6 @@ stopper_main(void *arg)
 	return NULL;
 }
 
-static int
-t_hold(nv_ctx *c, const void *args, size_t len)
-{
-	(void)c;
-	(void)args;
-	(void)len;
-	et_gate_pass(&gate);
-	return 0;
-}
-
 /* A long queue of short jobs with a job that does not return behind it:
  * stop returns within its grace period (plus slack) whatever the workers
  * were doing at that moment; queued jobs left at the end are abandoned. */
@@ -531,7 +521,7 @@ test_stress_stop_bounded(void **state)
 		e = et_open(&cfg);
 		assert_int_equal(
 		    nv_task_register(e, "count", t_work, &discard, 0), 0);
-		assert_int_equal(nv_task_register(e, "hold", t_hold, NULL, 0),
+		assert_int_equal(nv_task_register(e, "hold", t_gate, NULL, 0),
 				 0);
 		assert_int_equal(nv_map(e, "count", argv, n, NULL), 0);
 		for (int k = 0; k < 2; k++) /* one per worker */
