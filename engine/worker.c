@@ -334,18 +334,19 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 	 * membarrier the word is a release store (it publishes job and tmo
 	 * to the scheduler's acquire loads and CAS) and only the compiler
 	 * may not reorder the pair; without it, seq_cst store and load. */
+	bool watch_off;
 	if (nv__asym_ok) {
 		__atomic_store_n(&w->word, word_of(seq, NV_SLOT_RUNNING),
 				 __ATOMIC_RELEASE);
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&e->watch_off, __ATOMIC_RELAXED))
-			nv__sched_watch(e);
+		watch_off = __atomic_load_n(&e->watch_off, __ATOMIC_RELAXED);
 	} else {
 		__atomic_store_n(&w->word, word_of(seq, NV_SLOT_RUNNING),
 				 __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&e->watch_off, __ATOMIC_SEQ_CST))
-			nv__sched_watch(e);
+		watch_off = __atomic_load_n(&e->watch_off, __ATOMIC_SEQ_CST);
 	}
+	if (watch_off)
+		nv__sched_watch(e);
 	NV_STAT_ADD(w->started, 1);
 	if (e->persister != NULL)
 		nv__persist_started(e, j);
