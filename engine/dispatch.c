@@ -30,8 +30,10 @@
 void
 nv__notify_workers(nv_engine *e, size_t n)
 {
-	nv__ec_notify(&e->not_empty,
-		      n >= e->nworkers ? (int)e->nworkers : (int)n);
+	/* Light half: the workers prepare to park with the heavy one
+	 * (lockfree/park.h), so a dispatch pays no fence here. */
+	nv__ec_notify_light(&e->not_empty,
+			    n >= e->nworkers ? (int)e->nworkers : (int)n);
 }
 
 /* The calling thread's lane in engine e (round-robin at first use; the
@@ -126,8 +128,11 @@ nv__queue_push_wait(nv_engine *e, nv_job *const *jobs, size_t n,
 				return NV_EFULL;
 			}
 			/* Workers wake us after popping (no lost wake-up:
-			 * we re-check after prepare). */
-			uint32_t key = nv__ec_prepare(&e->not_full);
+			 * we re-check after prepare; heavy: the workers
+			 * notify with the light half, park.h). */
+			int64_t cap_ms;
+			uint32_t key =
+			    nv__ec_prepare_heavy(&e->not_full, &cap_ms);
 			size_t k = push_some(e, jobs + done, n - done);
 			if (k) {
 				nv__ec_cancel(&e->not_full);
@@ -135,7 +140,8 @@ nv__queue_push_wait(nv_engine *e, nv_job *const *jobs, size_t n,
 				nv__notify_workers(e, k);
 				continue;
 			}
-			nv__ec_wait(&e->not_full, key, (int64_t)(end - now));
+			nv__ec_wait(&e->not_full, key,
+				    cap_ms < 0 ? (int64_t)(end - now) : cap_ms);
 		}
 		done += push_some(e, jobs + done, n - done);
 	}
@@ -208,18 +214,23 @@ nv_task_delay(nv_task *t, const void *args, size_t len, nv_job_id *out_id)
 	}
 	if (e->has_observers)
 		j->enq_ns = nv__mono_ns();
+	/* Counted before the push (taken back if it fails): the stats never
+	 * show a job finished that is not enqueued, and this locked add
+	 * waits for the record's stores while the push's CAS that follows
+	 * then has none left to wait for. */
+	nv__shard_add(e->enqueued, 1);
 	/* After a successful push a worker may run and free j at once:
 	 * nothing below touches it. */
 	rc = e->qbe == NULL ? nv__queue_push_wait(e, &j, 1, &pushed)
 			    : nv__pump_submit(e, &j, 1, &pushed);
 	if (rc != 0) {
+		nv__shard_add(e->enqueued, (uint64_t)-1); /* modulo 2^64 */
 		if (e->persister != NULL)
 			nv__persist_dropped(e, id);
 		unqueue(e, j);
 		return rc;
 	}
 	nv__notify_workers(e, 1);
-	nv__shard_add(e->enqueued, 1);
 	if (e->has_observers)
 		nv__emit(e, NV_EV_ENQUEUED, id, t, 0, 0, NULL);
 	if (out_id != NULL)

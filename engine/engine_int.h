@@ -46,7 +46,7 @@
 #define NV_CL 64
 #define NV_MAX_OBSERVERS 16
 #define NV_MAX_LANES 8
-#define NV_INLINE_ARGS 48 /* args up to this size live in the job record */
+#define NV_INLINE_ARGS 80 /* args up to this size live in the job record */
 
 struct nv_persister;
 struct nv_queue;
@@ -80,20 +80,40 @@ enum {
 	NV_JOB_SCHEDULED = 0x4, /* dispatched by a schedule (priority) */
 };
 
-/* The part every job has. Tracked jobs are a struct nv_jobx. */
+/*
+ * The part every job has (two cache lines, line-aligned). Tracked jobs are
+ * a struct nv_jobx. Line 0 holds everything a dispatch writes and a worker
+ * reads or writes for a job with up to 24 bytes of args, so handing a
+ * small job from one core to another moves one line each way (the record
+ * goes back to a dispatcher through the recycle ring). The retry delay's
+ * timer is not here: it lives in the scheduler's message (scheduler.c).
+ */
 typedef struct nv_job {
-	nv_timer timer;      /* retry delay (owned by the scheduler) */
 	nv_job_id id;
 	struct nv_task *task;
 	uint32_t status;     /* nv_status, atomic */
 	uint32_t attempt;    /* attempts started so far */
 	uint32_t args_len;
 	uint32_t flags;
-	uint64_t enq_ns;     /* mono time of (re)enqueue, for latency */
 	uint32_t hold;       /* abandoned executions * 2 | free-pending */
 	uint32_t pad_;
-	void *args;          /* inline[] or heap */
-} nv_job;
+	union {
+		void *heap;     /* NV_JOB_ARGS_HEAP: nv__malloc'd args */
+		unsigned char bytes[NV_INLINE_ARGS];
+	} args;
+	/* Written only when the engine has observers (from start on, so a
+	 * job queued before start reports a meaningless wait). */
+	uint64_t enq_ns;     /* mono time of (re)enqueue, for latency */
+} __attribute__((aligned(NV_CL))) nv_job;
+
+_Static_assert(sizeof(nv_job) == 2 * NV_CL, "nv_job: two cache lines");
+
+static inline void *
+nv__job_args(nv_job *j)
+{
+	return (j->flags & NV_JOB_ARGS_HEAP) ? j->args.heap
+					     : (void *)j->args.bytes;
+}
 
 typedef struct nv_jobx {
 	nv_job core;

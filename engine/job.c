@@ -148,7 +148,8 @@ static __thread struct stash stash;
 static size_t
 class_size(int cls)
 {
-	return (cls ? sizeof(nv_jobx) : sizeof(nv_job)) + NV_INLINE_ARGS;
+	/* 128 and 256 bytes: jemalloc classes that are line-aligned. */
+	return cls ? sizeof(nv_jobx) : sizeof(nv_job);
 }
 
 static void
@@ -176,7 +177,10 @@ rec_alloc(nv_engine *e, int cls)
 			e->recycle[cls], (void **)stash.a[cls], NV_STASH);
 	if (stash.na[cls] > 0)
 		return stash.a[cls][--stash.na[cls]];
-	return nv__malloc(class_size(cls));
+	/* Zeroed: a record enters the recycling with hold == 0, and keeps
+	 * it (a record is freed only once its hold is settled, and
+	 * rec_free clears it). */
+	return nv__aligned_alloc(NV_CL, class_size(cls));
 }
 
 static void
@@ -184,6 +188,10 @@ rec_free(nv_engine *e, nv_job *j, int cls)
 {
 	if (stash.gen != e->gen)
 		stash_reset(e->gen);
+	/* Only a record whose execution was abandoned has a hold left (bit
+	 * 0): reset it for the next job without writing the common one. */
+	if (__atomic_load_n(&j->hold, __ATOMIC_RELAXED) != 0)
+		__atomic_store_n(&j->hold, 0, __ATOMIC_RELAXED);
 	if (stash.nr[cls] == NV_STASH) {
 		size_t k = nv_ring_push_bulk(e->recycle[cls],
 					     (void *const *)stash.r[cls],
@@ -206,31 +214,33 @@ nv__job_new(nv_engine *e, struct nv_task *t, const void *args, size_t len,
 	    bool tracked, nv_job_id id)
 {
 	int cls = tracked ? 1 : 0;
-	size_t base = tracked ? sizeof(nv_jobx) : sizeof(nv_job);
 	nv_job *j = rec_alloc(e, cls);
 
 	if (j == NULL)
 		return NULL;
-	memset(j, 0, base);
+	/* Field by field, no memset: a small job's stores stay in line 0
+	 * (hold is already 0 in a recycled record, enq_ns is written by
+	 * the dispatcher when it is read at all). */
 	j->id = id;
 	j->task = t;
 	j->status = NV_PENDING;
+	j->attempt = 0;
 	j->args_len = (uint32_t)len;
 	j->flags = tracked ? NV_JOB_TRACKED : 0;
-	if (len <= NV_INLINE_ARGS) {
-		j->args = (char *)j + base;
-	} else {
-		j->args = nv__malloc(len);
-		if (j->args == NULL) {
+	if (len > NV_INLINE_ARGS) {
+		j->args.heap = nv__malloc(len);
+		if (j->args.heap == NULL) {
 			rec_free(e, j, cls);
 			return NULL;
 		}
 		j->flags |= NV_JOB_ARGS_HEAP;
 	}
 	if (len)
-		memcpy(j->args, args, len);
+		memcpy(nv__job_args(j), args, len);
 	if (tracked) {
 		nv_jobx *x = nv__jobx(j);
+		memset((char *)x + sizeof(nv_job), 0,
+		       sizeof(nv_jobx) - sizeof(nv_job));
 		cds_lfht_node_init(&x->node);
 		cds_wfcq_node_init(&x->fifo);
 		x->refs = 1; /* the table's */
@@ -245,7 +255,7 @@ nv__job_free(nv_job *j)
 	if (j == NULL)
 		return;
 	if (j->flags & NV_JOB_ARGS_HEAP)
-		nv__free(j->args);
+		nv__free(j->args.heap);
 	if (j->flags & NV_JOB_TRACKED) {
 		nv_jobx *x = nv__jobx(j);
 		nv__free(x->result);

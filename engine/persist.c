@@ -66,7 +66,7 @@ nv__persist_enqueued_wait(nv_engine *e, nv_job *j, int timeout_ms)
 					 : nv__epoch_ms());
 	r.task = j->task->name;
 	r.task_len = (uint32_t)j->task->name_len;
-	r.data = j->args;
+	r.data = nv__job_args(j);
 	r.data_len = j->args_len;
 	int rc = submit(e, &r, timeout_ms);
 	/* A stop racing the dispatch is NV_ESTOPPED, not a store error; a

@@ -136,7 +136,7 @@ msg_of(nv_job *j)
 	m.created_ms = (j->flags & NV_JOB_TRACKED) ? nv__jobx(j)->created_ms
 						   : nv__epoch_ms();
 	m.task = j->task->name;
-	m.args = j->args;
+	m.args = nv__job_args(j);
 	m.args_len = j->args_len;
 	return m;
 }
@@ -252,12 +252,16 @@ pump_main(void *arg)
 		size_t room = used < cap ? cap - used : 0;
 		size_t got = 0;
 		if (room == 0) {
-			/* Workers notify not_full after each pop. */
-			uint32_t key = nv__ec_prepare(&e->not_full);
+			/* Workers notify not_full after each pop (the
+			 * light half: this side prepares heavy). */
+			int64_t cap_ms;
+			uint32_t key =
+			    nv__ec_prepare_heavy(&e->not_full, &cap_ms);
 			if (nv__queued(e) < cap)
 				nv__ec_cancel(&e->not_full);
 			else
-				nv__ec_wait(&e->not_full, key, PUMP_WAIT_MS);
+				nv__ec_wait(&e->not_full, key,
+					    cap_ms < 0 ? PUMP_WAIT_MS : cap_ms);
 			continue;
 		}
 		if (room > PUMP_BATCH)

@@ -16,6 +16,7 @@ struct nv_sched;
 struct nv_msg {
 	struct cds_wfcq_node node;
 	int kind;
+	nv_timer timer; /* NV_MSG_RETRY: the delay, on the wheel */
 	nv_job *job;
 	uint64_t due; /* mono ms */
 	struct nv_sched *sched;

@@ -90,12 +90,15 @@ post(nv_engine *e, struct nv_msg *m)
 	nv__ec_notify(&s->ec, 1);
 }
 
+/* A delayed retry is due: its message (which carried the timer) goes. */
 static void
 retry_fire(nv_timer *t, void *arg)
 {
-	nv_job *j = arg;
+	struct nv_msg *m = arg;
+	nv_job *j = m->job;
 	nv_engine *e = j->task->engine;
 	(void)t;
+	nv__free(m);
 	if (e->sched->draining) {
 		nv__sched_leftover(e, j);
 		return;
@@ -103,16 +106,23 @@ retry_fire(nv_timer *t, void *arg)
 	nv__job_requeue(e, j);
 }
 
+/* Scheduler thread: puts retry message m on the wheel (the message owns
+ * the timer, so a job record needs none), or hands the job over as a
+ * leftover when stopping. */
+static void
+retry_arm(struct nv_sched_state *s, struct nv_msg *m)
+{
+	nv_timer_init(&m->timer, retry_fire, m);
+	if (s->draining || nv_wheel_add(s->wheel, &m->timer, m->due) != 0) {
+		nv__sched_leftover(m->job->task->engine, m->job);
+		nv__free(m);
+	}
+}
+
 void
 nv__sched_retry(nv_engine *e, nv_job *j, uint64_t due)
 {
 	struct nv_sched_state *s = e->sched;
-	if (on_sched_thread) {
-		nv_timer_init(&j->timer, retry_fire, j);
-		if (s->draining || nv_wheel_add(s->wheel, &j->timer, due) != 0)
-			nv__sched_leftover(e, j);
-		return;
-	}
 	struct nv_msg *m = nv__malloc(sizeof(*m));
 	if (m == NULL) {
 		/* Out of memory for a message: run the retry at once rather
@@ -126,7 +136,10 @@ nv__sched_retry(nv_engine *e, nv_job *j, uint64_t due)
 	m->kind = NV_MSG_RETRY;
 	m->job = j;
 	m->due = due;
-	post(e, m);
+	if (on_sched_thread)
+		retry_arm(s, m);
+	else
+		post(e, m);
 }
 
 void
@@ -241,11 +254,7 @@ handle(nv_engine *e, struct nv_msg *m)
 	struct nv_sched_state *s = e->sched;
 	switch (m->kind) {
 	case NV_MSG_RETRY:
-		nv_timer_init(&m->job->timer, retry_fire, m->job);
-		if (s->draining ||
-		    nv_wheel_add(s->wheel, &m->job->timer, m->due) != 0)
-			nv__sched_leftover(e, m->job);
-		nv__free(m);
+		retry_arm(s, m); /* m lives on with its timer */
 		break;
 	default:
 		nv__schedule_msg(e, m); /* schedule.c frees it */

@@ -362,7 +362,7 @@ run_job(nv_engine *e, struct nv_worker *w, nv_job *j, uint64_t *seqp)
 	c.seq = seq;
 	c.attempt = attempt;
 	run_hook(&c, def->opts.before_job);
-	rc = def->fn(&c, j->args, j->args_len);
+	rc = def->fn(&c, nv__job_args(j), j->args_len);
 
 	uint64_t expect = word_of(seq, NV_SLOT_RUNNING);
 	/* Release: our writes to the job happen before the slot is idle;
@@ -486,10 +486,14 @@ give_back(nv_engine *e, nv_job *j)
 static void
 set_holding(struct nv_worker *w, uint32_t v)
 {
-	__atomic_store_n(&w->holding, v, __ATOMIC_SEQ_CST);
-	/* Full barrier: orders the store before this worker's next ring pop
-	 * (a relaxed CAS); pairs with the acquire ring reads in drained(). */
-	(void)nv__dekker_load(&w->holding);
+	__atomic_store_n(&w->holding, v, __ATOMIC_RELAXED);
+	/* Release fence: the store above happens before this worker's next
+	 * ring pop (a relaxed CAS of the ring's head, or an exchange), so
+	 * drained(), whose acquire load of that head reads the pop (or a
+	 * later RMW of its release sequence), then sees holding == 1. A
+	 * compiler barrier on x86: no locked instruction per pop. Lowering
+	 * to 0 needs no order (a later raise is ordered by coherence). */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 /* Pops with `holding` raised first (so that drained() never sees an
@@ -541,7 +545,11 @@ worker_main(void *arg)
 				n = pop_held(e, w, buf);
 			}
 			if (n == 0) {
-				uint32_t key = nv__ec_prepare(&e->not_empty);
+				/* Heavy half: dispatchers notify with the
+				 * light one (lockfree/park.h). */
+				int64_t cap_ms;
+				uint32_t key = nv__ec_prepare_heavy(
+				    &e->not_empty, &cap_ms);
 				n = pop_held(e, w, buf);
 				if (n == 0) {
 					set_holding(w, 1);
@@ -556,7 +564,7 @@ worker_main(void *arg)
 					/* Empty-handed (holding is 0): stop
 					 * may count this worker out. */
 					nv__ec_notify(&e->done, INT_MAX);
-					nv__ec_wait(&e->not_empty, key, -1);
+					nv__ec_wait(&e->not_empty, key, cap_ms);
 					continue;
 				}
 				if (j != NULL) {
@@ -568,7 +576,7 @@ worker_main(void *arg)
 			}
 		}
 		/* Room appeared: wake a producer blocked on a full ring. */
-		nv__ec_notify(&e->not_full, (int)n);
+		nv__ec_notify_light(&e->not_full, (int)n);
 		/* Publish the batch; parked workers may take part of it. */
 		for (size_t i = 0; i < n; i++)
 			/* Release: pairs with the exchange in steal(). */
@@ -576,7 +584,7 @@ worker_main(void *arg)
 					 __ATOMIC_RELEASE);
 		__atomic_store_n(&w->batch_n, (uint32_t)n, __ATOMIC_RELEASE);
 		if (n > 1)
-			nv__ec_notify(&e->not_empty, (int)(n - 1));
+			nv__ec_notify_light(&e->not_empty, (int)(n - 1));
 		for (size_t i = 0; i < n; i++) {
 			/* The records were written on the dispatcher's core:
 			 * fetch the next one while this one runs (a stolen

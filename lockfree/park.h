@@ -19,6 +19,18 @@
  *
  * Cost: notify with no sleeper is a fence plus one load of a line that
  * stays shared; a wait is a futex syscall.
+ *
+ * Asymmetric variant, for an eventcount notified on a hot path (every
+ * dispatch, every popped batch) and waited on rarely (a worker about to
+ * park, a producer blocked on a full queue): nv__ec_notify_light pays
+ * only a compiler barrier between the caller's store and its load of
+ * `waiters`, and every waiter of that eventcount must prepare with
+ * nv__ec_prepare_heavy, which puts a membarrier between its increment of
+ * `waiters` and its check of the condition (lockfree/asym.h: either the
+ * notifier's store came before the barrier the membarrier forced on it,
+ * so the waiter's check sees it, or its load of `waiters` came after and
+ * sees the increment). Plain nv__ec_notify stays correct on such an
+ * eventcount (it is stronger).
  */
 #ifndef NV_LOCKFREE_PARK_H
 #define NV_LOCKFREE_PARK_H
@@ -29,6 +41,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "lockfree/asym.h"
 
 typedef struct nv_ec {
 	uint32_t seq;     /* futex word, atomic */
@@ -110,6 +124,41 @@ nv__ec_notify(nv_ec *ec, int n)
 {
 	/* Pairs with the seq_cst increment in nv__ec_prepare (see top). */
 	if (nv__dekker_load(&ec->waiters) == 0)
+		return;
+	__atomic_fetch_add(&ec->seq, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &ec->seq, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+/*
+ * The waiter's half of the asymmetric pair (see top). Returns the key;
+ * *max_wait_ms is -1, or 1 when the membarrier could not be forced (never
+ * expected): then a notifier may have missed this waiter, which must not
+ * sleep longer than that before it re-checks.
+ */
+static inline uint32_t
+nv__ec_prepare_heavy(nv_ec *ec, int64_t *max_wait_ms)
+{
+	uint32_t key = nv__ec_prepare(ec);
+	*max_wait_ms = nv__asym_heavy() ? -1 : 1;
+	return key;
+}
+
+/* The notifier's half of the asymmetric pair: wakes up to n sleepers of an
+ * eventcount whose waiters all prepare with nv__ec_prepare_heavy. */
+static inline void
+nv__ec_notify_light(nv_ec *ec, int n)
+{
+	uint32_t w;
+	if (nv__asym_ok) {
+		/* The caller's store (the condition) and the load below may
+		 * be reordered by the CPU, not by the compiler: the waiter's
+		 * membarrier orders them (see top). */
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		w = __atomic_load_n(&ec->waiters, __ATOMIC_RELAXED);
+	} else {
+		w = nv__dekker_load(&ec->waiters);
+	}
+	if (w == 0)
 		return;
 	__atomic_fetch_add(&ec->seq, 1, __ATOMIC_SEQ_CST);
 	syscall(SYS_futex, &ec->seq, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
