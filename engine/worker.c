@@ -486,6 +486,11 @@ give_back(nv_engine *e, nv_job *j)
 static void
 set_holding(struct nv_worker *w, uint32_t v)
 {
+#ifdef NUVOM_TSAN
+	/* TSan does not take fences: a seq_cst store and RMW instead. */
+	__atomic_store_n(&w->holding, v, __ATOMIC_SEQ_CST);
+	(void)nv__dekker_load(&w->holding);
+#else
 	__atomic_store_n(&w->holding, v, __ATOMIC_RELAXED);
 	/* Release fence: the store above happens before this worker's next
 	 * ring pop (a relaxed CAS of the ring's head, or an exchange), so
@@ -494,6 +499,7 @@ set_holding(struct nv_worker *w, uint32_t v)
 	 * compiler barrier on x86: no locked instruction per pop. Lowering
 	 * to 0 needs no order (a later raise is ordered by coherence). */
 	__atomic_thread_fence(__ATOMIC_RELEASE);
+#endif
 }
 
 /* Pops with `holding` raised first (so that drained() never sees an

@@ -300,11 +300,13 @@ test_engine_dispatch_errors(void **state)
 
 /* Arguments are copied at dispatch: the task sees the bytes of the call
  * even when the caller changes its buffer right after. Sizes cover empty,
- * inline (<= 48 bytes) and separately allocated arguments. */
+ * inline in the record's first line (<= 24 bytes), inline across its
+ * second (<= 80) and separately allocated arguments. */
 static void
 test_engine_args_copied(void **state)
 {
-	static const size_t sizes[] = {0, 1, 47, 48, 49, 1000, 65536};
+	static const size_t sizes[] = {0,  1,  23,   24,   25,
+				       79, 80, 81, 1000, 65536};
 	enum { N = sizeof(sizes) / sizeof(sizes[0]) };
 	nv_config cfg;
 	nv_engine *e;
