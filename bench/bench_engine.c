@@ -465,14 +465,13 @@ suite_engine(nvb_ctx *ctx)
 	nvb_section("engine: memory per queued job (workers not started)");
 	memory(ctx, ctx->quick ? 1000000 : 10000000);
 
-	/* The engine issue's aim, 3x the pool at 2 producers (paired
-	 * median): 3.1-3.9 in most quiet runs, but 2.8-3.0 twice in a row
-	 * in one CI run right after the builds, so a target; the gate is a
-	 * floor of 2x that every run so far cleared. */
-	nvb_target(ctx, "engine nv_delay 2P vs mutex+condvar pool 2P", r_d2,
-		   3.0);
-	nvb_gate(ctx, "engine nv_delay 2P vs mutex+condvar pool 2P (floor)",
-		 r_d2, 2.0);
+	/* The engine issue's gate, 3x the pool at 2 producers (paired
+	 * median). Since the two-line job record and the fence-free
+	 * dispatch: 3.65-4.42 over 13 runs (two of them full CI runs right
+	 * after the builds: 3.96, 4.06); --gate re-measures once on a
+	 * miss. */
+	nvb_gate(ctx, "engine nv_delay 2P vs mutex+condvar pool 2P", r_d2,
+		 3.0);
 	nvb_gate(ctx, "engine nv_map vs mutex+condvar pool 1P (floor)", r_map,
 		 1.0);
 }

@@ -160,8 +160,8 @@ consumer(void *arg)
 
 /* One run; returns items/s (0 on a count/checksum mismatch). */
 static double
-run_once(const struct nvb_queue_ops *ops, unsigned np, unsigned nc, bool bulk,
-	 uint64_t total, double max_s, struct nvb_qitem *items)
+run_once(const struct nvb_queue_ops *ops, unsigned np, unsigned nc, bool split,
+	 bool bulk, uint64_t total, double max_s, struct nvb_qitem *items)
 {
 	struct run r;
 	struct thr th[64];
@@ -184,6 +184,10 @@ run_once(const struct nvb_queue_ops *ops, unsigned np, unsigned nc, bool bulk,
 		th[i].id = i < np ? i : i - np;
 		/* Producers from CPU 0 up, consumers from CPU 1 up. */
 		th[i].cpu = i < np ? i % ncpu : (i - np + 1) % ncpu;
+		/* Split: producers share CPU 0, consumers CPU 1 (so the
+		 * producers preempt each other, mid-push included). */
+		if (split)
+			th[i].cpu = i < np ? 0 : 1 % ncpu;
 		pthread_create(&th[i].th, NULL, i < np ? producer : consumer,
 			       &th[i]);
 	}
@@ -222,7 +226,13 @@ suite_ring(nvb_ctx *ctx)
 {
 	static const struct {
 		unsigned p, c;
-	} cfg[] = { { 1, 1 }, { 2, 2 }, { 4, 4 } };
+		bool split;
+		const char *tag;
+	} cfg[] = { { 1, 1, false, "" },
+		    { 2, 2, false, "" },
+		    { 4, 4, false, "" },
+		    { 2, 2, true, " split" } };
+	enum { NCFG = 4 };
 	const struct nvb_queue_ops *impl[I_N] = { &nvb_q_nv_ring, &nvb_q_nv_ring,
 						  &nvb_q_vyukov, &nvb_q_ck,
 						  &nvb_q_wfcq, &nvb_q_mutex };
@@ -231,24 +241,25 @@ suite_ring(nvb_ctx *ctx)
 	uint64_t total = ctx->quick ? 1000000 : 10000000;
 	double max_s = ctx->quick ? 0.15 : 2.0;
 	struct nvb_qitem *items = calloc(total, sizeof(*items));
-	double med[3][I_N];
-	double rat[3][I_N]; /* median of paired ratios nv_ring / impl */
+	double med[NCFG][I_N];
+	double rat[NCFG][I_N]; /* median of paired ratios nv_ring / impl */
 
 	/* NVB_RING_CFGS=bitmask limits the configurations (1: 1P/1C, 2:
-	 * 2P/2C, 4: 4P/4C) for quick experiments; the gate needs all. */
+	 * 2P/2C, 4: 4P/4C, 8: 2P/2C split) for quick experiments; the gate
+	 * needs all. */
 	const char *cfgs = getenv("NVB_RING_CFGS");
-	unsigned mask = cfgs ? (unsigned)atoi(cfgs) : 7;
+	unsigned mask = cfgs ? (unsigned)atoi(cfgs) : 15;
 	memset(med, 0, sizeof(med));
 	memset(rat, 0, sizeof(rat));
 	nvb_section("ring: items/s, P producers x C consumers, capacity 4096 "
 		    "(median of reps, interleaved)");
-	for (int c = 0; c < 3; c++) {
+	for (int c = 0; c < NCFG; c++) {
 		if (!(mask & (1u << c)))
 			continue;
 		double v[I_N][32];
 		int reps = ctx->reps > 32 ? 32 : ctx->reps;
 		/* Quick mode stays under a minute overall: 5 repetitions
-		 * for the gated 1P/1C and 2P/2C, 3 for 4P/4C. */
+		 * for 1P/1C and the two 2P/2C placements, 3 for 4P/4C. */
 		if (ctx->quick && reps > (c == 2 ? 3 : 5))
 			reps = c == 2 ? 3 : 5;
 		for (int rep = 0; rep < reps; rep++)
@@ -257,8 +268,8 @@ suite_ring(nvb_ctx *ctx)
 				 * implementation always runs first. */
 				int i = (k + rep) % I_N;
 				v[i][rep] = run_once(impl[i], cfg[c].p, cfg[c].c,
-						     i == I_NV_BULK, total, max_s,
-						     items);
+						     cfg[c].split, i == I_NV_BULK,
+						     total, max_s, items);
 			}
 		/* Ratios: median of the per-repetition pairs (the
 		 * implementations of one repetition run back to back). */
@@ -270,8 +281,8 @@ suite_ring(nvb_ctx *ctx)
 		for (int i = 0; i < I_N; i++) {
 			char name[64];
 			med[c][i] = nvb_median(v[i], reps);
-			snprintf(name, sizeof(name), "%uP/%uC %s", cfg[c].p,
-				 cfg[c].c, iname[i]);
+			snprintf(name, sizeof(name), "%uP/%uC%s %s", cfg[c].p,
+				 cfg[c].c, cfg[c].tag, iname[i]);
 			nvb_report(ctx, "ring", name, "Mitems/s",
 				   med[c][i] / 1e6, "M/s");
 			nvb_report(ctx, "ring", name, "ns/item",
@@ -279,18 +290,21 @@ suite_ring(nvb_ctx *ctx)
 		}
 		for (int i = I_VY; i < I_N; i++) {
 			char name[64];
-			snprintf(name, sizeof(name), "%uP/%uC nv_ring / %s",
-				 cfg[c].p, cfg[c].c, iname[i]);
+			snprintf(name, sizeof(name), "%uP/%uC%s nv_ring / %s",
+				 cfg[c].p, cfg[c].c, cfg[c].tag, iname[i]);
 			nvb_report(ctx, "ring", name, "ratio", rat[c][i], "x");
 		}
 	}
 	free(items);
 	/*
-	 * The ring issue's aims. On the 2-core machine they are not reached
-	 * reliably: at 1P/1C our single ops run the same per-slot-sequence
-	 * algorithm as the textbook baseline (ratio 0.9-1.7 between runs);
-	 * 2P/2C time-shares each core between a producer and a consumer, so
-	 * its results swing with the kernel's scheduling. Reported as
+	 * The ring issue's aims. On the 2-core machine they are not all
+	 * reached reliably: at 1P/1C our single ops run the same
+	 * per-slot-sequence algorithm as the textbook baseline (ratio
+	 * 0.8-1.3 between runs); 2P/2C with each core time-shared between
+	 * a producer and a consumer swings with the kernel's scheduling.
+	 * In the split placement (the producers preempt each other, the
+	 * case the aims are about) the ck_ring and mutex aims hold by a wide
+	 * margin and the textbook ratio sits just under 1. Reported as
 	 * targets (bench/README.md); the gates below are floors that hold.
 	 */
 	double bulk1 = rat[0][I_NV_BULK];
@@ -299,6 +313,11 @@ suite_ring(nvb_ctx *ctx)
 	nvb_target(ctx, "ring 2P/2C vs ck_ring mpmc", rat[1][I_CK], 3.0);
 	nvb_target(ctx, "ring 2P/2C vs mutex+condvar queue", rat[1][I_MU],
 		   5.0);
+	nvb_target(ctx, "ring 2P/2C split vs textbook (vyukov)", rat[3][I_VY],
+		   1.0);
+	nvb_target(ctx, "ring 2P/2C split vs ck_ring mpmc", rat[3][I_CK], 3.0);
+	nvb_target(ctx, "ring 2P/2C split vs mutex+condvar queue",
+		   rat[3][I_MU], 5.0);
 	nvb_target(ctx, "ring bulk32 vs single, 1P/1C", bulk1, 3.0);
 	nvb_gate(ctx, "ring 1P/1C vs mutex+condvar queue (floor)",
 		 rat[0][I_MU], 2.0);
