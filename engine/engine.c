@@ -207,12 +207,20 @@ drained(nv_engine *e)
 	/* Not the slot word: a worker between two jobs of its batch is
 	 * IDLE with jobs in hand. `holding` is 1 from before a worker's
 	 * pops until it parks empty-handed; it is stored (with a fence)
-	 * before the pop, so a ring read above that saw the pop sees it. */
-	for (unsigned i = 0; i < e->nslots; i++)
-		if (__atomic_load_n(&e->workers[i].state, __ATOMIC_ACQUIRE) ==
-			    1 &&
-		    __atomic_load_n(&e->workers[i].holding, __ATOMIC_SEQ_CST))
-			return false;
+	 * before the pop, so a ring read above that saw the pop sees it.
+	 * Two passes: an idle worker may steal an entry of a busy one's
+	 * batch (raising its own holding first) after the first pass read
+	 * the thief's 0 and before it reads the owner's, which the owner
+	 * lowers only after its own claim of that entry failed; that
+	 * lowering is a release store, so the second pass sees the
+	 * thief's 1. */
+	for (int pass = 0; pass < 2; pass++)
+		for (unsigned i = 0; i < e->nslots; i++)
+			if (__atomic_load_n(&e->workers[i].state,
+					    __ATOMIC_ACQUIRE) == 1 &&
+			    __atomic_load_n(&e->workers[i].holding,
+					    __ATOMIC_SEQ_CST))
+				return false;
 	return true;
 }
 

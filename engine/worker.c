@@ -491,13 +491,20 @@ set_holding(struct nv_worker *w, uint32_t v)
 	__atomic_store_n(&w->holding, v, __ATOMIC_SEQ_CST);
 	(void)nv__dekker_load(&w->holding);
 #else
-	__atomic_store_n(&w->holding, v, __ATOMIC_RELAXED);
+	if (v == 0) {
+		/* Release: a steal from this worker's batch (whose exchange
+		 * our own claim of that entry read) happens before a
+		 * drained() that reads this 0, so its second pass sees the
+		 * thief's holding (engine.c). */
+		__atomic_store_n(&w->holding, 0, __ATOMIC_RELEASE);
+		return;
+	}
+	__atomic_store_n(&w->holding, 1, __ATOMIC_RELAXED);
 	/* Release fence: the store above happens before this worker's next
 	 * ring pop (a relaxed CAS of the ring's head, or an exchange), so
 	 * drained(), whose acquire load of that head reads the pop (or a
 	 * later RMW of its release sequence), then sees holding == 1. A
-	 * compiler barrier on x86: no locked instruction per pop. Lowering
-	 * to 0 needs no order (a later raise is ordered by coherence). */
+	 * compiler barrier on x86: no locked instruction per pop. */
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 #endif
 }
