@@ -133,6 +133,14 @@ nv__queue_push_wait(nv_engine *e, nv_job *const *jobs, size_t n,
 			int64_t cap_ms;
 			uint32_t key =
 			    nv__ec_prepare_heavy(&e->not_full, &cap_ms);
+			/* Stop stores the state, then notifies: seen here
+			 * or it sees this waiter (seq_cst on both sides). */
+			if (__atomic_load_n(&e->state, __ATOMIC_SEQ_CST) >=
+			    NV_ENG_STOPPING) {
+				nv__ec_cancel(&e->not_full);
+				*pushed = done;
+				return NV_ESTOPPED;
+			}
 			size_t k = push_some(e, jobs + done, n - done);
 			if (k) {
 				nv__ec_cancel(&e->not_full);
@@ -214,10 +222,10 @@ nv_task_delay(nv_task *t, const void *args, size_t len, nv_job_id *out_id)
 	}
 	if (e->has_observers)
 		j->enq_ns = nv__mono_ns();
-	/* Counted before the push (taken back if it fails): the stats never
-	 * show a job finished that is not enqueued, and this locked add
-	 * waits for the record's stores while the push's CAS that follows
-	 * then has none left to wait for. */
+	/* Counted before the push (taken back if it fails): this locked add
+	 * waits for the record's stores, so the push's CAS that follows has
+	 * none left to wait for (the stats are relaxed counters either
+	 * way). */
 	nv__shard_add(e->enqueued, 1);
 	/* After a successful push a worker may run and free j at once:
 	 * nothing below touches it. */

@@ -197,12 +197,18 @@ workers_leaving(nv_engine *e)
 }
 
 static bool
-drained(nv_engine *e)
+queues_empty(nv_engine *e)
 {
 	if (nv__queued(e) || nv_ring_size(e->prio) ||
 	    __atomic_load_n(&e->backlog_n, __ATOMIC_ACQUIRE))
 		return false;
-	if (e->pump != NULL && !nv__pump_idle(e)) /* plugin queue */
+	return e->pump == NULL || nv__pump_idle(e); /* plugin queue */
+}
+
+static bool
+drained(nv_engine *e)
+{
+	if (!queues_empty(e))
 		return false;
 	/* Not the slot word: a worker between two jobs of its batch is
 	 * IDLE with jobs in hand. `holding` is 1 from before a worker's
@@ -221,7 +227,9 @@ drained(nv_engine *e)
 			    __atomic_load_n(&e->workers[i].holding,
 					    __ATOMIC_SEQ_CST))
 				return false;
-	return true;
+	/* And the queues once more: a job handed back to them (a stolen
+	 * job's retry, the pump) between the first look and the passes. */
+	return queues_empty(e);
 }
 
 int

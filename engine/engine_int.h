@@ -101,8 +101,7 @@ typedef struct nv_job {
 		void *heap;     /* NV_JOB_ARGS_HEAP: nv__malloc'd args */
 		unsigned char bytes[NV_INLINE_ARGS];
 	} args;
-	/* Written only when the engine has observers (from start on, so a
-	 * job queued before start reports a meaningless wait). */
+	/* Written only when the engine has observers (nv__job_new). */
 	uint64_t enq_ns;     /* mono time of (re)enqueue, for latency */
 } __attribute__((aligned(NV_CL))) nv_job;
 

@@ -227,6 +227,12 @@ nv__job_new(nv_engine *e, struct nv_task *t, const void *args, size_t len,
 	j->attempt = 0;
 	j->args_len = (uint32_t)len;
 	j->flags = tracked ? NV_JOB_TRACKED : 0;
+	/* Observers are added before start (nobs is then fixed): every job
+	 * made with observers present carries a time for its wait, also
+	 * one queued before start or recovered (dispatch re-stamps it
+	 * right before the push). */
+	if (e->nobs > 0)
+		j->enq_ns = nv__mono_ns();
 	if (len > NV_INLINE_ARGS) {
 		j->args.heap = nv__malloc(len);
 		if (j->args.heap == NULL) {

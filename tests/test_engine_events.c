@@ -352,6 +352,65 @@ test_engine_observers(void **state)
 	nv_engine_close(e);
 }
 
+/* STARTED reports the wait from dispatch to start, also for jobs queued
+ * before the engine started: never more than the time since the first
+ * dispatch (a record without a dispatch time reported the whole uptime
+ * of the clock). */
+static uint64_t g_max_wait; /* atomic */
+static int g_started;	    /* atomic */
+
+static void
+obs_wait(const nv_event *ev, void *arg)
+{
+	(void)arg;
+	if (ev->type != NV_EV_STARTED)
+		return;
+	uint64_t cur = __atomic_load_n(&g_max_wait, __ATOMIC_SEQ_CST);
+	while (ev->latency_ns > cur &&
+	       !__atomic_compare_exchange_n(&g_max_wait, &cur, ev->latency_ns,
+					    false, __ATOMIC_SEQ_CST,
+					    __ATOMIC_SEQ_CST))
+		;
+	__atomic_add_fetch(&g_started, 1, __ATOMIC_SEQ_CST);
+}
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+test_engine_observer_wait(void **state)
+{
+	enum { N = 20 };
+	nv_config cfg;
+	nv_engine *e;
+	nv_job_id ids[N];
+	(void)state;
+
+	__atomic_store_n(&g_max_wait, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&g_started, 0, __ATOMIC_SEQ_CST);
+	et_cfg(&cfg, 2);
+	e = et_open(&cfg);
+	assert_int_equal(nv_engine_observe(e, obs_wait, NULL), 0);
+	assert_int_equal(nv_task_register(e, "noop", t_noop, NULL, 0), 0);
+	uint64_t t0 = mono_ns();
+	for (int i = 0; i < N; i++) /* half before start, half after */ {
+		if (i == N / 2)
+			et_start(e);
+		assert_int_equal(nv_delay(e, "noop", NULL, 0, &ids[i]), 0);
+	}
+	for (int i = 0; i < N; i++)
+		assert_int_equal(et_wait_job(e, ids[i]), NV_SUCCESS);
+	uint64_t t1 = mono_ns();
+	assert_int_equal(__atomic_load_n(&g_started, __ATOMIC_SEQ_CST), N);
+	assert_true(__atomic_load_n(&g_max_wait, __ATOMIC_SEQ_CST) <= t1 - t0);
+	nv_engine_close(e);
+}
+
 /* ---------------------------------------------------------------- stats */
 
 static void
@@ -409,6 +468,7 @@ main(void)
 	    cmocka_unit_test(test_engine_hooks_order),
 	    cmocka_unit_test(test_engine_hook_failure),
 	    cmocka_unit_test(test_engine_observers),
+	    cmocka_unit_test(test_engine_observer_wait),
 	    cmocka_unit_test(test_engine_stats),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
