@@ -374,14 +374,6 @@ obs_wait(const nv_event *ev, void *arg)
 	__atomic_add_fetch(&g_started, 1, __ATOMIC_SEQ_CST);
 }
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void
 test_engine_observer_wait(void **state)
 {
@@ -397,7 +389,7 @@ test_engine_observer_wait(void **state)
 	e = et_open(&cfg);
 	assert_int_equal(nv_engine_observe(e, obs_wait, NULL), 0);
 	assert_int_equal(nv_task_register(e, "noop", t_noop, NULL, 0), 0);
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = nv_test_clock_ns(CLOCK_MONOTONIC);
 	for (int i = 0; i < N; i++) /* half before start, half after */ {
 		if (i == N / 2)
 			et_start(e);
@@ -405,7 +397,7 @@ test_engine_observer_wait(void **state)
 	}
 	for (int i = 0; i < N; i++)
 		assert_int_equal(et_wait_job(e, ids[i]), NV_SUCCESS);
-	uint64_t t1 = mono_ns();
+	uint64_t t1 = nv_test_clock_ns(CLOCK_MONOTONIC);
 	assert_int_equal(__atomic_load_n(&g_started, __ATOMIC_SEQ_CST), N);
 	assert_true(__atomic_load_n(&g_max_wait, __ATOMIC_SEQ_CST) <= t1 - t0);
 	nv_engine_close(e);

@@ -56,9 +56,7 @@ test_engine_long_job_batch_neighbours(void **state)
 static uint64_t
 cpu_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return nv_test_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* Parked workers cost (almost) nothing, and wake for new work. */

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "nuvom.h"
@@ -23,8 +24,15 @@ uint64_t nv_test_scaled(uint64_t n);
 /* True when built with a sanitizer (TSan/ASan) - for sizing only. */
 bool nv_test_sanitized(void);
 
-/* Waits until pred(arg) is true or deadline_ms passes; returns the final
- * pred value. Polls with short sleeps: conditions, not fixed timing. */
+/* Nanoseconds on clock id (CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID). */
+static inline uint64_t
+nv_test_clock_ns(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* xorshift64*: a deterministic pseudo-random step for test data. */
 static inline uint64_t
 nv_test_rand(uint64_t *state)
@@ -35,6 +43,8 @@ nv_test_rand(uint64_t *state)
 	return *state * 2685821657736338717ull;
 }
 
+/* Waits until pred(arg) is true or deadline_ms passes; returns the final
+ * pred value. Polls with short sleeps: conditions, not fixed timing. */
 bool nv_test_wait_until(bool (*pred)(void *), void *arg, unsigned deadline_ms);
 
 /* Makes a fresh temporary directory (mkdtemp under $TMPDIR or /tmp) and
