@@ -220,8 +220,6 @@ nv_task_delay(nv_task *t, const void *args, size_t len, nv_job_id *out_id)
 		unqueue(e, j);
 		return rc;
 	}
-	if (e->has_observers)
-		j->enq_ns = nv__mono_ns();
 	/* Counted before the push (taken back if it fails): this locked add
 	 * waits for the record's stores, so the push's CAS that follows has
 	 * none left to wait for (the stats are relaxed counters either
@@ -288,7 +286,6 @@ nv_map(nv_engine *e, const char *task, const nv_args *argv, size_t n,
 	for (size_t base = 0; base < n; base += NV_MAP_CHUNK) {
 		size_t m = n - base < NV_MAP_CHUNK ? n - base : NV_MAP_CHUNK;
 		size_t made = 0, pushed = 0;
-		uint64_t now;
 		int prc_rec = 0; /* why the enqueued record was refused */
 		for (; made < m; made++) {
 			const nv_args *a = &argv[base + made];
@@ -315,9 +312,6 @@ nv_map(nv_engine *e, const char *task, const nv_args *argv, size_t n,
 			rc = NV_EIO;
 		else
 			rc = NV_ENOMEM;
-		now = e->has_observers ? nv__mono_ns() : 0;
-		for (size_t i = 0; i < made; i++)
-			jobs[i]->enq_ns = now;
 		if (made > 0) {
 			int prc = e->qbe == NULL
 				      ? nv__queue_push_wait(e, jobs, made,

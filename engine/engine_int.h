@@ -102,7 +102,7 @@ typedef struct nv_job {
 		unsigned char bytes[NV_INLINE_ARGS];
 	} args;
 	/* Written only when the engine has observers (nv__job_new). */
-	uint64_t enq_ns;     /* mono time of (re)enqueue, for latency */
+	uint64_t enq_ns;     /* mono time of creation or requeue, for latency */
 } __attribute__((aligned(NV_CL))) nv_job;
 
 _Static_assert(sizeof(nv_job) == 2 * NV_CL, "nv_job: two cache lines");

@@ -219,18 +219,18 @@ nv__job_new(nv_engine *e, struct nv_task *t, const void *args, size_t len,
 	if (j == NULL)
 		return NULL;
 	/* Field by field, no memset: a small job's stores stay in line 0
-	 * (hold is already 0 in a recycled record, enq_ns is written by
-	 * the dispatcher when it is read at all). */
+	 * (hold is already 0 in a recycled record, enq_ns is written below
+	 * when it is read at all). */
 	j->id = id;
 	j->task = t;
 	j->status = NV_PENDING;
 	j->attempt = 0;
 	j->args_len = (uint32_t)len;
 	j->flags = tracked ? NV_JOB_TRACKED : 0;
-	/* Observers are added before start (nobs is then fixed): every job
-	 * made with observers present carries a time for its wait, also
-	 * one queued before start or recovered (dispatch re-stamps it
-	 * right before the push). */
+	/* The one stamp of a new job's wait (a requeue re-stamps it):
+	 * observers are added before start (nobs is then fixed), so every
+	 * job made with observers present carries it, also one dispatched
+	 * before start, recovered or taken from a plugin queue. */
 	if (e->nobs > 0)
 		j->enq_ns = nv__mono_ns();
 	if (len > NV_INLINE_ARGS) {

@@ -227,8 +227,6 @@ move_in(nv_engine *e, nv_job_msg **msgs, size_t got)
 			continue;
 		}
 		nv__free(msgs[i]);
-		if (e->has_observers)
-			j->enq_ns = nv__mono_ns();
 		if (nv__queue_try_push(e, j))
 			moved++;
 		else

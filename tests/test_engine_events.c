@@ -377,11 +377,17 @@ obs_wait(const nv_event *ev, void *arg)
 static void
 test_engine_observer_wait(void **state)
 {
-	enum { N = 20 };
+	enum { N = 20, M = 8 }; /* N nv_delay, M in one nv_map */
 	nv_config cfg;
 	nv_engine *e;
-	nv_job_id ids[N];
+	nv_job_id ids[N + M];
+	nv_args av[M];
 	(void)state;
+
+	for (int i = 0; i < M; i++) {
+		av[i].data = NULL;
+		av[i].len = 0;
+	}
 
 	__atomic_store_n(&g_max_wait, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&g_started, 0, __ATOMIC_SEQ_CST);
@@ -390,15 +396,17 @@ test_engine_observer_wait(void **state)
 	assert_int_equal(nv_engine_observe(e, obs_wait, NULL), 0);
 	assert_int_equal(nv_task_register(e, "noop", t_noop, NULL, 0), 0);
 	uint64_t t0 = nv_test_clock_ns(CLOCK_MONOTONIC);
-	for (int i = 0; i < N; i++) /* half before start, half after */ {
+	/* The nv_map batch and half the nv_delay jobs before start. */
+	assert_int_equal(nv_map(e, "noop", av, M, ids + N), 0);
+	for (int i = 0; i < N; i++) {
 		if (i == N / 2)
 			et_start(e);
 		assert_int_equal(nv_delay(e, "noop", NULL, 0, &ids[i]), 0);
 	}
-	for (int i = 0; i < N; i++)
+	for (int i = 0; i < N + M; i++)
 		assert_int_equal(et_wait_job(e, ids[i]), NV_SUCCESS);
 	uint64_t t1 = nv_test_clock_ns(CLOCK_MONOTONIC);
-	assert_int_equal(__atomic_load_n(&g_started, __ATOMIC_SEQ_CST), N);
+	assert_int_equal(__atomic_load_n(&g_started, __ATOMIC_SEQ_CST), N + M);
 	assert_true(__atomic_load_n(&g_max_wait, __ATOMIC_SEQ_CST) <= t1 - t0);
 	nv_engine_close(e);
 }
