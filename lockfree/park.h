@@ -118,15 +118,21 @@ nv__dekker_load(uint32_t *p)
 #endif
 }
 
+/* Bumps the key and wakes up to n sleepers (a notifier that saw one). */
+static inline void
+nv__ec_wake(nv_ec *ec, int n)
+{
+	__atomic_fetch_add(&ec->seq, 1, __ATOMIC_SEQ_CST);
+	syscall(SYS_futex, &ec->seq, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
 /* Wakes up to n sleepers (INT_MAX: all) if there are any. */
 static inline void
 nv__ec_notify(nv_ec *ec, int n)
 {
 	/* Pairs with the seq_cst increment in nv__ec_prepare (see top). */
-	if (nv__dekker_load(&ec->waiters) == 0)
-		return;
-	__atomic_fetch_add(&ec->seq, 1, __ATOMIC_SEQ_CST);
-	syscall(SYS_futex, &ec->seq, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+	if (nv__dekker_load(&ec->waiters) != 0)
+		nv__ec_wake(ec, n);
 }
 
 /*
@@ -148,20 +154,16 @@ nv__ec_prepare_heavy(nv_ec *ec, int64_t *max_wait_ms)
 static inline void
 nv__ec_notify_light(nv_ec *ec, int n)
 {
-	uint32_t w;
-	if (nv__asym_ok) {
-		/* The caller's store (the condition) and the load below may
-		 * be reordered by the CPU, not by the compiler: the waiter's
-		 * membarrier orders them (see top). */
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		w = __atomic_load_n(&ec->waiters, __ATOMIC_RELAXED);
-	} else {
-		w = nv__dekker_load(&ec->waiters);
-	}
-	if (w == 0)
+	if (!nv__asym_ok) {
+		nv__ec_notify(ec, n);
 		return;
-	__atomic_fetch_add(&ec->seq, 1, __ATOMIC_SEQ_CST);
-	syscall(SYS_futex, &ec->seq, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+	}
+	/* The caller's store (the condition) and the load below may be
+	 * reordered by the CPU, not by the compiler: the waiter's
+	 * membarrier orders them (see top). */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&ec->waiters, __ATOMIC_RELAXED) != 0)
+		nv__ec_wake(ec, n);
 }
 
 static inline void
