@@ -324,6 +324,28 @@ parked_producer(void *arg)
 	return NULL;
 }
 
+/* An engine whose two workers are held at the gate and whose 4-slot queue
+ * is full, and a producer thread *th dispatching a fifth job (idx[4])
+ * into it. */
+static nv_engine *
+fill_and_park(pthread_t *th, uint32_t *idx)
+{
+	nv_engine *e;
+
+	counters_reset(5);
+	e = open_blocked(600000);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(nv_delay(e, "count", &idx[i], 4, NULL), 0);
+	memset(&g_park, 0, sizeof(g_park));
+	g_park.e = e;
+	assert_int_equal(
+	    pthread_create(th, NULL, parked_producer, (void *)(uintptr_t)4),
+	    0);
+	assert_true(et_wait_int(&g_park.entered, 1));
+	et_sleep_ms(20); /* let it park; not needed for correctness */
+	return e;
+}
+
 /* A producer parked on a full ring gets in when room appears, and gets
  * NV_ESTOPPED at once when the engine stops. */
 static void
@@ -337,17 +359,7 @@ test_stress_parked_producer(void **state)
 	(void)state;
 
 	/* Room appears. */
-	counters_reset(5);
-	e = open_blocked(600000);
-	for (int i = 0; i < 4; i++)
-		assert_int_equal(nv_delay(e, "count", &idx[i], 4, NULL), 0);
-	memset(&g_park, 0, sizeof(g_park));
-	g_park.e = e;
-	assert_int_equal(
-	    pthread_create(&th, NULL, parked_producer, (void *)(uintptr_t)4),
-	    0);
-	assert_true(et_wait_int(&g_park.entered, 1));
-	et_sleep_ms(20); /* let it park; not needed for correctness */
+	e = fill_and_park(&th, idx);
 	et_gate_open(&gate);
 	pthread_join(th, NULL);
 	assert_int_equal(g_park.rc, 0);
@@ -358,17 +370,7 @@ test_stress_parked_producer(void **state)
 	nv_engine_close(e);
 
 	/* The engine stops. */
-	counters_reset(5);
-	e = open_blocked(600000);
-	for (int i = 0; i < 4; i++)
-		assert_int_equal(nv_delay(e, "count", &idx[i], 4, NULL), 0);
-	memset(&g_park, 0, sizeof(g_park));
-	g_park.e = e;
-	assert_int_equal(
-	    pthread_create(&th, NULL, parked_producer, (void *)(uintptr_t)4),
-	    0);
-	assert_true(et_wait_int(&g_park.entered, 1));
-	et_sleep_ms(20);
+	e = fill_and_park(&th, idx);
 	t0 = et_now_ms();
 	/* The gate jobs still run: stop times out after its grace. */
 	assert_int_equal(nv_engine_stop(e, 100), NV_ETIMEDOUT);
