@@ -25,6 +25,20 @@ nv__aligned_free(void *p)
 	nv__free(p);
 }
 
+void *
+nv__grow(void *p, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	if (n < *cap)
+		return p;
+	size_t nc = *cap ? *cap * 2 : first;
+	if (nc < *cap || (elem && nc > (size_t)-1 / elem))
+		return NULL;
+	void *q = nv__realloc(p, nc * elem);
+	if (q != NULL)
+		*cap = nc;
+	return q;
+}
+
 char *
 nv__strdup(const char *s)
 {

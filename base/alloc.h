@@ -68,6 +68,15 @@ nv__realloc(void *p, size_t n)
 void *nv__aligned_alloc(size_t align, size_t size);
 void nv__aligned_free(void *p);
 
+/* Room for one more element in array p of *cap elements of elem bytes
+ * holding n: p itself while n < *cap, else p grown by nv__realloc to
+ * twice its capacity (first: the capacity of an empty array), *cap
+ * updated. NULL when out of memory; then p and *cap are unchanged. Use:
+ *   T *q = nv__grow(a->v, &a->cap, a->n, sizeof(*q), 16);
+ *   if (q == NULL) return NV_ENOMEM;
+ *   a->v = q;                                                          */
+void *nv__grow(void *p, size_t *cap, size_t n, size_t elem, size_t first);
+
 /* Copies of strings/bytes in the nuvom heap; NULL on ENOMEM. */
 char *nv__strdup(const char *s);
 void *nv__memdup(const void *p, size_t n);

@@ -62,14 +62,11 @@ job_slot(struct nv__fold *f, uint64_t id)
 		k = (k + 1) & (f->cap - 1);
 	if (f->idx[k].id == id)
 		return &f->jobs[f->idx[k].pos];
-	if (f->n == f->capj) {
-		size_t nc = f->capj ? f->capj * 2 : 1024;
-		struct nv__rjob *nj = nv__realloc(f->jobs, nc * sizeof(*nj));
-		if (nj == NULL)
-			return NULL;
-		f->jobs = nj;
-		f->capj = nc;
-	}
+	struct nv__rjob *nj =
+	    nv__grow(f->jobs, &f->capj, f->n, sizeof(*nj), 1024);
+	if (nj == NULL)
+		return NULL;
+	f->jobs = nj;
 	struct nv__rjob *j = &f->jobs[f->n];
 	memset(j, 0, sizeof(*j));
 	j->id = id;
@@ -112,14 +109,11 @@ sched_slot(struct nv__fold *f, uint64_t id)
 	for (size_t i = 0; i < f->nsch; i++)
 		if (f->sch[i].id == id)
 			return &f->sch[i];
-	if (f->nsch == f->capsch) {
-		size_t nc = f->capsch ? f->capsch * 2 : 16;
-		struct nv__rsched *p = nv__realloc(f->sch, nc * sizeof(*p));
-		if (p == NULL)
-			return NULL;
-		f->sch = p;
-		f->capsch = nc;
-	}
+	struct nv__rsched *p =
+	    nv__grow(f->sch, &f->capsch, f->nsch, sizeof(*p), 16);
+	if (p == NULL)
+		return NULL;
+	f->sch = p;
 	memset(&f->sch[f->nsch], 0, sizeof(*f->sch));
 	f->sch[f->nsch].id = id;
 	return &f->sch[f->nsch++];

@@ -331,17 +331,13 @@ void
 nv__sched_leftover(nv_engine *e, nv_job *j)
 {
 	struct nv_sched_state *s = e->sched;
-	if (s->nleft == s->capleft) {
-		size_t cap = s->capleft ? s->capleft * 2 : 64;
-		nv_job **p = nv__realloc(s->left, cap * sizeof(*p));
-		if (p == NULL) {
-			nv__err("out of memory keeping delayed job %llu",
-				(unsigned long long)j->id);
-			return;
-		}
-		s->left = p;
-		s->capleft = cap;
+	nv_job **p = nv__grow(s->left, &s->capleft, s->nleft, sizeof(*p), 64);
+	if (p == NULL) {
+		nv__err("out of memory keeping delayed job %llu",
+			(unsigned long long)j->id);
+		return;
 	}
+	s->left = p;
 	s->left[s->nleft++] = j;
 }
 

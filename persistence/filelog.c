@@ -113,15 +113,11 @@ int
 nv__fl_segs_push(struct fl_store *s, uint64_t segno, uint64_t base_seq,
 		 uint64_t size)
 {
-	if (s->nsegs == s->segs_cap) {
-		size_t cap = s->segs_cap ? s->segs_cap * 2 : 16;
-		size_t bytes = cap * sizeof(struct fl_seg);
-		struct fl_seg *g = nv__realloc(s->segs, bytes);
-		if (g == NULL)
-			return NV_ENOMEM;
-		s->segs = g;
-		s->segs_cap = cap;
-	}
+	struct fl_seg *g =
+	    nv__grow(s->segs, &s->segs_cap, s->nsegs, sizeof(*g), 16);
+	if (g == NULL)
+		return NV_ENOMEM;
+	s->segs = g;
 	s->segs[s->nsegs++] =
 	    (struct fl_seg){.segno = segno, .base_seq = base_seq, .size = size};
 	return 0;

@@ -56,29 +56,20 @@ list_cb(const char *name, void *arg)
 	    !is_hex(name + 4, 16) || strncmp(name + 20, ".log", 4) != 0)
 		return 0;
 	if (len == 28 && strcmp(name + 24, ".tmp") == 0) {
-		if (l->ntmp == l->tmpcap) {
-			size_t cap = l->tmpcap ? l->tmpcap * 2 : 4;
-			size_t bytes = cap * sizeof(*l->tmp);
-			void *p = nv__realloc(l->tmp, bytes);
-			if (p == NULL)
-				return l->err = NV_ENOMEM;
-			l->tmp = p;
-			l->tmpcap = cap;
-		}
+		void *p = nv__grow(l->tmp, &l->tmpcap, l->ntmp,
+				   sizeof(*l->tmp), 4);
+		if (p == NULL)
+			return l->err = NV_ENOMEM;
+		l->tmp = p;
 		memcpy(l->tmp[l->ntmp++], name, len + 1);
 		return 0;
 	}
 	if (len != 24)
 		return 0; /* .corrupt and anything else: not ours to read */
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		size_t bytes = cap * sizeof(uint64_t);
-		uint64_t *p = nv__realloc(l->v, bytes);
-		if (p == NULL)
-			return l->err = NV_ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
+	uint64_t *p = nv__grow(l->v, &l->cap, l->n, sizeof(*p), 16);
+	if (p == NULL)
+		return l->err = NV_ENOMEM;
+	l->v = p;
 	l->v[l->n++] = strtoull(name + 4, NULL, 16);
 	return 0;
 }

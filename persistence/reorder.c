@@ -42,14 +42,11 @@ static bool
 heap_push(struct nv_reorder *ro, struct nv_ro_ent e)
 {
 	size_t i;
-	if (ro->heap_len == ro->heap_cap) {
-		size_t cap = ro->heap_cap ? ro->heap_cap * 2 : 1024;
-		struct nv_ro_ent *h = nv__realloc(ro->heap, cap * sizeof(*h));
-		if (h == NULL)
-			return false;
-		ro->heap = h;
-		ro->heap_cap = cap;
-	}
+	struct nv_ro_ent *h = nv__grow(ro->heap, &ro->heap_cap, ro->heap_len,
+				       sizeof(*h), 1024);
+	if (h == NULL)
+		return false;
+	ro->heap = h;
 	for (i = ro->heap_len++; i > 0; i = (i - 1) / 2) {
 		struct nv_ro_ent up = ro->heap[(i - 1) / 2];
 		if (up.seq <= e.seq)
