@@ -104,6 +104,22 @@ struct tput {
 	double rps, bytes_per, syncs_per;
 };
 
+/* A started persister over a fresh store of kind b in a new dir (the
+ * caller removes dir after nv__persister_destroy); *sp: the store. */
+static nv_persister *
+persister_in(const struct bstore *b, char *dir, size_t dirlen,
+	     nv_fsync_policy pol, const nv_persister_conf *pc, nv_store **sp)
+{
+	nv_persister *p;
+
+	mkdir_bench(dir, dirlen);
+	*sp = open_store(b, dir, pol);
+	if (nv__persister_create(&p, *sp, pc) != 0 ||
+	    nv__persister_start(p) != 0)
+		exit(1);
+	return p;
+}
+
 /* n records through a persister; flush every `every` (0: at the end). */
 static struct tput
 run_persister(const struct bstore *b, nv_fsync_policy pol, uint64_t n,
@@ -120,11 +136,7 @@ run_persister(const struct bstore *b, nv_fsync_policy pol, uint64_t n,
 	struct tput r;
 
 	memset(payload, 0x5a, sizeof(payload));
-	mkdir_bench(dir, sizeof(dir));
-	s = open_store(b, dir, pol);
-	if (nv__persister_create(&p, s, &pc) != 0 ||
-	    nv__persister_start(p) != 0)
-		exit(1);
+	p = persister_in(b, dir, sizeof(dir), pol, &pc, &s);
 	t0 = nvb_now_ns();
 	for (uint64_t i = 1; i <= n; i++) {
 		nv_rec rec = bench_rec(i, payload);
@@ -184,11 +196,7 @@ flush_latency(nvb_ctx *ctx, const struct bstore *b, nv_fsync_policy pol,
 	nv_store *s;
 
 	memset(payload, 0x5a, sizeof(payload));
-	mkdir_bench(dir, sizeof(dir));
-	s = open_store(b, dir, pol);
-	if (nv__persister_create(&p, s, &pc) != 0 ||
-	    nv__persister_start(p) != 0)
-		exit(1);
+	p = persister_in(b, dir, sizeof(dir), pol, &pc, &s);
 	for (int i = 0; i < n; i++) {
 		nv_rec rec = bench_rec((uint64_t)i + 1, payload);
 		uint64_t t0 = nvb_now_ns();
