@@ -377,10 +377,7 @@ static uint64_t rng = 88172645463325252ull;
 static uint32_t
 rnd(uint32_t n)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint32_t)(rng % n);
+	return (uint32_t)(nv_test_rand(&rng) % n);
 }
 
 static void

@@ -201,10 +201,7 @@ child_work(const char *kind, const char *dir, unsigned round, int fd)
 	uint64_t seq = 0, rng = 0x9e3779b97f4a7c15ull * (round + 1);
 
 	for (;;) {
-		rng ^= rng << 13;
-		rng ^= rng >> 7;
-		rng ^= rng << 17;
-		size_t batch = 1 + rng % 200;
+		size_t batch = 1 + nv_test_rand(&rng) % 200;
 		struct ent intent = {
 		    .type = 'I', .round = round, .seq = seq, .id = seq + batch};
 		send_ents(fd, &intent, 1); /* announced before dispatch */

@@ -113,15 +113,6 @@ struct cthread {
 	int npending;
 };
 
-static uint64_t
-crng(struct cthread *t)
-{
-	t->rng ^= t->rng >> 12;
-	t->rng ^= t->rng << 25;
-	t->rng ^= t->rng >> 27;
-	return t->rng * 2685821657736338717ull;
-}
-
 static void
 report(struct cthread *t, const struct ev *e, int n)
 {
@@ -166,8 +157,8 @@ child_thread(void *arg)
 	bool running[8] = {false};
 
 	for (uint64_t step = 1;; step++) {
-		unsigned a = (unsigned)(crng(t) % 100);
-		int j = (int)(crng(t) % 8);
+		unsigned a = (unsigned)(nv_test_rand(&t->rng) % 100);
+		int j = (int)(nv_test_rand(&t->rng) % 8);
 		if (a < 35) {
 			if (job[j] == 0) {
 				job[j] = __atomic_add_fetch(&c->next_job, 1,
@@ -178,7 +169,7 @@ child_thread(void *arg)
 			} else if (!running[j]) {
 				submit(t, NV_REC_JOB_STARTED, job[j], ++att[j]);
 				running[j] = true;
-			} else if (att[j] < MAX_ATTEMPT && crng(t) % 3 == 0) {
+			} else if (att[j] < MAX_ATTEMPT && nv_test_rand(&t->rng) % 3 == 0) {
 				submit(t, NV_REC_JOB_RETRY, job[j], att[j]);
 				running[j] = false;
 			} else {
@@ -186,7 +177,7 @@ child_thread(void *arg)
 				struct ev e = {.id = job[j], .kind = 'D'};
 				report(t, &e, 1);
 				submit(t,
-				       crng(t) % 4 ? NV_REC_JOB_SUCCEEDED
+				       nv_test_rand(&t->rng) % 4 ? NV_REC_JOB_SUCCEEDED
 						   : NV_REC_JOB_FAILED,
 				       job[j], att[j]);
 				job[j] = 0; /* some jobs are left running */
