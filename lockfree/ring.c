@@ -1,43 +1,58 @@
 /*
  * ring.c - bounded MPMC ring of pointers (nuvom/ring.h).
  *
- * Design. Each slot carries a sequence number next to its item, in the
- * manner of the per-slot-sequence queues (Vyukov's bounded MPMC queue): the
- * slot for position p is free for the producer of p when seq == p, and full
- * for the consumer of p when seq == p + 1; the consumer hands it to the
- * producer of the next lap by storing seq = p + capacity. Positions are
- * 64-bit and never wrap in practice, so there is no ABA on them.
+ * Design. Each slot carries a sequence number next to its item: the
+ * producer of position p stores the item and then seq = p + 1, which
+ * publishes it to the consumer of p. Positions are 64-bit and never wrap
+ * in practice, so there is no ABA on them.
  *
- * Two indices, tail (next position to push) and head (next to pop), each on
- * its own cache line. A single push or pop claims its position with one CAS
- * on the index; a bulk call claims k positions with one CAS after checking
- * that the k slots are ready, so a batch costs one contended atomic instead
- * of k. Nobody ever waits for another thread: a push that meets a slot
- * still held by a slow consumer reports full, a pop that meets a slot whose
- * producer was preempted mid-push reports empty. Other threads keep working
- * on other slots, unlike rings that publish a shared tail in order (where
- * one preempted producer stalls every producer behind it).
+ * Two indices, tail (next position to push) and head (next to pop), each
+ * on its own cache line. What differs from the textbook per-slot-sequence
+ * queue (Vyukov's bounded MPMC queue, our bench baseline) is how a slot
+ * goes back to the producers:
  *
- * Differences from the textbook queue:
- *  - bulk operations scan ready slots with plain acquire loads and claim
- *    them with one CAS;
- *  - a thread that loses a claim CAS backs off briefly (1..16 pauses)
- *    before retrying at the position it observed, so the winner keeps the
- *    index line;
- *  - each index is alone on its cache line and the slot pointer and mask
- *    sit on a read-only line (a copy next to a contended index was
- *    measured slower). Mapping neighbouring positions to different lines
- *    was tried and cost throughput at 1P/1C, so slots are in order.
+ *  - A consumer reads the item *before* it claims the position: it sees
+ *    seq == p + 1, loads the item, then CASes head from p to p + 1. The
+ *    successful CAS is the whole pop: nobody else can have taken p (head
+ *    never goes back), so the slot held p's item when it was read. The
+ *    consumer never writes to the slot, and a consumer preempted anywhere
+ *    in a pop holds nothing.
+ *  - A producer of position q may write the slot of q when head > q - cap,
+ *    i.e. once position q - cap was popped, whose item was read before that
+ *    pop's CAS. Producers test this against a copy of head kept on their
+ *    own line (head_cache) and read the consumers' line only when the copy
+ *    says full, as single-producer rings do with a cached index.
+ *
+ * So the slot lines travel one way, producer to consumer, instead of back
+ * and forth (the textbook consumer stores seq = p + cap, which the next
+ * lap's producer must fetch before it can write). A push writes a slot it
+ * never read; a pop reads a slot it never writes.
+ *
+ * Bulk operations claim k positions with one CAS: a bulk pop loads the k
+ * published items first, a bulk push checks room for k against head.
+ * A thread that loses a claim CAS backs off briefly (1..16 pauses) so the
+ * winner keeps the index line.
+ *
+ * Run-ahead: because a slot line now has one writer side and one reader
+ * side, each side can ask for its lines before it needs them without
+ * stealing a line the other side is using: a producer write-prefetches the
+ * line NV_RING_AHEAD positions on (slots the consumers are done with), a
+ * bulk pop that found a full batch read-prefetches the next two batches'
+ * lines (slots the producers already filled). This is what takes the
+ * single ops past the textbook queue at 1P/1C: both pay about one line
+ * transfer per 4 items, ours without waiting for it (bench/README.md).
  *
  * Memory ordering (see each atomic below):
- *  - producer: store item (plain), then store-release seq = p + 1;
- *  - consumer: load-acquire seq == p + 1 (pairs with that release), claim,
- *    read item, then store-release seq = p + cap;
- *  - producer of the next lap: load-acquire seq == p + cap (pairs with the
- *    consumer's release, so the consumer's read of the item happened before
- *    the producer overwrites it).
- *  The CAS on head/tail is relaxed: it only arbitrates ownership of a
- *  position; the data hand-off is ordered by the slot's seq.
+ *  - producer: store item (relaxed), store-release seq = q + 1;
+ *  - consumer: load-acquire seq == p + 1 (pairs with that release, so the
+ *    item load sees the item), load item (relaxed: it may race with the
+ *    next lap's producer, in which case the CAS below fails), then CAS
+ *    head p -> p + 1 with release, which orders the item load before it;
+ *  - producer of q = p + cap: load-acquire head (or head_cache, published
+ *    with release by the producer that loaded head with acquire) > p. The
+ *    CASes on head continue the release sequence of the pop of p, so the
+ *    consumer's item load happens-before the producer's overwrite.
+ *  The CAS on tail is relaxed: it only arbitrates ownership of a position.
  */
 #include "nuvom/ring.h"
 #include "lockfree/ring_int.h"
@@ -45,10 +60,16 @@
 #include <stdint.h>
 
 #include "base/alloc.h"
+#include "lockfree/bias.h"
 #include "nuvom/error.h"
 
 #define NV_CACHELINE 64
 #define NV_RING_MAX ((size_t)1 << 30)
+/* How far ahead of its position a producer asks for its slots' lines
+ * (positions; 32 lines of 4 slots). Measured at 1P/1C on the 2-core
+ * machine: 64-256 all help, 128 best (bench/README.md). */
+#define NV_RING_AHEAD 128
+#define NV_SLOTS_PER_LINE (NV_CACHELINE / 16)
 
 /* Exponential pause after a lost CAS (1, 2, 4 .. 16 pauses). */
 static inline void
@@ -65,7 +86,7 @@ backoff(unsigned *spins)
 
 struct nv_slot {
 	uint64_t seq; /* atomic */
-	void *item;
+	void *item;   /* atomic (relaxed) */
 };
 
 struct nv_ring {
@@ -73,31 +94,27 @@ struct nv_ring {
 	struct nv_slot *slots __attribute__((aligned(NV_CACHELINE)));
 	uint64_t mask;
 	size_t cap;
-	/* Producers' index, alone on its line (only CASed). */
+	uint64_t ahead; /* prefetch distance in positions (0: none) */
+	/* Producers' line: their index, their copy of head, their bias. */
 	uint64_t tail __attribute__((aligned(NV_CACHELINE))); /* atomic */
-	/* Consumers' index, alone on its line. */
+	uint64_t head_cache;                                  /* atomic */
+	struct nv_bias pbias;
+	/* Consumers' line: their index and their bias. */
 	uint64_t head __attribute__((aligned(NV_CACHELINE))); /* atomic */
-	char pad_[NV_CACHELINE - sizeof(uint64_t)];
+	struct nv_bias cbias;
+	char pad_[NV_CACHELINE - sizeof(uint64_t) - sizeof(struct nv_bias)];
 };
 
 /*
- * A slot stores its sequence number minus its own index (the "lap
- * base"), so a fresh ring is all zeroes: its pages come from the
- * allocator untouched and cost no memory until a lap first reaches them
- * (a ring sized for a burst, or a recycle ring, that is never filled
- * stays virtual). The logical sequence of slot i is stored + i; helpers
- * below convert, nothing else changes.
+ * A slot stores its sequence number minus its own index, so a fresh ring
+ * is all zeroes (logical seq i at slot i: published for nobody, since the
+ * consumer of i waits for i + 1). Its pages come from the allocator
+ * untouched and cost no memory until a lap first reaches them.
  */
 static inline uint64_t
 seq_load(struct nv_slot *s, uint64_t idx)
 {
 	return __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) + idx;
-}
-
-static inline void
-seq_store(struct nv_slot *s, uint64_t idx, uint64_t seq)
-{
-	__atomic_store_n(&s->seq, seq - idx, __ATOMIC_RELEASE);
 }
 
 int
@@ -121,9 +138,12 @@ nv_ring_create(nv_ring **out, size_t capacity)
 	}
 	r->cap = cap;
 	r->mask = cap - 1;
-	/* Zeroed by the allocator: every slot at lap base 0 (free for the
-	 * producer of position i). */
-	r->head = r->tail = 0;
+	r->head = r->tail = r->head_cache = 0;
+	nv__bias_init(&r->pbias);
+	nv__bias_init(&r->cbias);
+	/* Rings too small for a run-ahead of a few lines do without. */
+	r->ahead = cap >= 64 ? (cap / 4 < NV_RING_AHEAD ? cap / 4 : NV_RING_AHEAD)
+			     : 0;
 	/* Publication of the ring to other threads is the caller's job (it
 	 * passes the pointer through something that orders it). */
 	*out = r;
@@ -139,152 +159,274 @@ nv_ring_destroy(nv_ring *r)
 	nv__aligned_free(r);
 }
 
+/*
+ * Free slots at position pos for a producer, at most want: first against
+ * head_cache, then, when that is short, against head itself (which is then
+ * copied to head_cache). pos may be stale (behind tail); then the room is
+ * overstated and the caller's CAS fails. Returns 0 when full.
+ */
+static inline uint64_t
+room_at(nv_ring *r, uint64_t pos, uint64_t want)
+{
+	/* Acquire pairs with the release store below by another producer
+	 * (which loaded head with acquire): see the header comment. */
+	uint64_t h = __atomic_load_n(&r->head_cache, __ATOMIC_ACQUIRE);
+	int64_t used = (int64_t)(pos - h);
+
+	if (used >= 0 && (uint64_t)used + want <= r->cap)
+		return want;
+	/* Acquire pairs with the consumers' release CAS on head. */
+	h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	__atomic_store_n(&r->head_cache, h, __ATOMIC_RELEASE);
+	used = (int64_t)(pos - h);
+	if (used < 0)
+		return want; /* pos is stale: the CAS will fail */
+	if ((uint64_t)used >= r->cap)
+		return 0;
+	return r->cap - (uint64_t)used < want ? r->cap - (uint64_t)used : want;
+}
+
+/* A hint that this thread will soon write the line at p (read for
+ * ownership now, not when the store needs it). No semantic effect. */
+static inline void
+prefetch_write(const void *p)
+{
+#if defined(__PRFCHW__) || !(defined(__x86_64__) || defined(__i386__))
+	__builtin_prefetch(p, 1, 3);
+#else
+	/* prefetchw without -mprfchw; executes as a NOP on x86 CPUs that
+	 * predate it. */
+	__asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+#endif
+}
+
+/*
+ * Run-ahead ownership. A producer that is about to start a new slot line
+ * asks for the line `ahead` positions further on with a write prefetch.
+ * Those slots belong to positions a lap back that the consumers are done
+ * with (checked against head_cache: never a line a consumer may still be
+ * reading, which would only move it back and forth), so the line's
+ * transfer overlaps the pushes in between instead of stalling the next
+ * locked CAS on a store that waits for it.
+ */
+static inline void
+run_ahead(nv_ring *r, uint64_t first, uint64_t k)
+{
+	uint64_t h = __atomic_load_n(&r->head_cache, __ATOMIC_RELAXED);
+	uint64_t p = (first + NV_SLOTS_PER_LINE - 1) &
+		     ~(uint64_t)(NV_SLOTS_PER_LINE - 1);
+
+	for (; p < first + k; p += NV_SLOTS_PER_LINE) {
+		uint64_t a = p + r->ahead;
+		if (a - h < r->cap)
+			prefetch_write(&r->slots[a & r->mask]);
+	}
+}
+
+/*
+ * Stores items[0..k) at positions first.. and publishes each. The run is
+ * walked as at most two contiguous pieces of the slot array (before and
+ * after the wrap); within a piece every slot gets the same stored
+ * sequence (position + 1 - index is constant there, see seq_load).
+ */
+static inline void
+fill(nv_ring *r, uint64_t first, void *const *items, uint64_t k)
+{
+	if (r->ahead)
+		run_ahead(r, first, k);
+	while (k) {
+		uint64_t idx = first & r->mask;
+		uint64_t len = r->cap - idx < k ? r->cap - idx : k;
+		uint64_t stored = first + 1 - idx;
+		struct nv_slot *s = &r->slots[idx];
+		for (uint64_t i = 0; i < len; i++) {
+			/* Relaxed: a consumer of the previous lap may still
+			 * load the old item speculatively; its claim then
+			 * fails. */
+			__atomic_store_n(&s[i].item, items[i],
+					 __ATOMIC_RELAXED);
+			/* Release: the item is visible to whoever acquires
+			 * this seq. One per slot, so consumers may take
+			 * them one by one. */
+			__atomic_store_n(&s[i].seq, stored, __ATOMIC_RELEASE);
+		}
+		first += len;
+		items += len;
+		k -= len;
+	}
+}
+
+/*
+ * Loads the items of the published positions pos, pos + 1, .. (at most
+ * n) into items[]; stops at the first slot not published for its
+ * position. Returns how many. Walks contiguous pieces as fill does.
+ */
+static inline size_t
+scan_published(const nv_ring *r, uint64_t pos, void **items, size_t n)
+{
+	size_t k = 0;
+
+	while (k < n) {
+		uint64_t idx = (pos + k) & r->mask;
+		uint64_t len = r->cap - idx < n - k ? r->cap - idx : n - k;
+		uint64_t stored = pos + k + 1 - idx;
+		struct nv_slot *s = &r->slots[idx];
+		for (uint64_t i = 0; i < len; i++) {
+			/* Acquire pairs with the producer's release of this
+			 * seq: the item load below sees its item. */
+			if (__atomic_load_n(&s[i].seq, __ATOMIC_ACQUIRE) !=
+			    stored)
+				return k + i;
+			items[k + i] =
+			    __atomic_load_n(&s[i].item, __ATOMIC_RELAXED);
+		}
+		k += len;
+	}
+	return k;
+}
+
+/* Claims up to n positions for a push; returns the count (0: full). */
+static inline uint64_t
+claim_push(nv_ring *r, uint64_t n, uint64_t *first)
+{
+	uint64_t pos;
+	unsigned spins = 1;
+
+	if (n > r->cap)
+		n = r->cap;
+	if (nv__bias_enter(&r->pbias)) {
+		/* Sole producer: tail is ours, no CAS. */
+		pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+		uint64_t k = room_at(r, pos, n);
+		if (k)
+			__atomic_store_n(&r->tail, pos + k, __ATOMIC_RELAXED);
+		nv__bias_exit(&r->pbias);
+		*first = pos;
+		return k;
+	}
+	pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+	for (;;) {
+		uint64_t k = room_at(r, pos, n);
+		if (k == 0) {
+			uint64_t t = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+			if (t == pos)
+				return 0; /* full at the current tail */
+			pos = t;
+			continue;
+		}
+		/* Relaxed: the CAS only decides who owns [pos, pos + k). */
+		if (__atomic_compare_exchange_n(&r->tail, &pos, pos + k, true,
+						__ATOMIC_RELAXED,
+						__ATOMIC_RELAXED)) {
+			*first = pos;
+			return k;
+		}
+		/* pos now holds the tail another producer left; back off so
+		 * the winner's line is not stolen back at once. */
+		backoff(&spins);
+	}
+}
+
 bool
 nv_ring_try_push(nv_ring *r, void *item)
 {
-	struct nv_slot *slots = r->slots;
-	uint64_t mask = r->mask;
-	uint64_t pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
-	unsigned spins = 1;
+	uint64_t pos;
 
+	if (claim_push(r, 1, &pos) == 0)
+		return false;
+	fill(r, pos, &item, 1);
+	return true;
+}
+
+size_t
+nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
+{
+	uint64_t pos, k = n ? claim_push(r, n, &pos) : 0;
+
+	if (k)
+		fill(r, pos, items, k);
+	return (size_t)k;
+}
+
+/*
+ * The consumers' side of run-ahead: a bulk pop that found a full batch
+ * ready (a backlog, the producers are ahead) asks for the lines of the
+ * batch after next, so their transfers from the producers' caches overlap
+ * the batches in between instead of each batch waiting for its lines.
+ * Not done for single pops or partial batches: there the consumer is near
+ * the producers and a read of a line still being written would only move
+ * it back and forth.
+ */
+static inline void
+read_ahead(const nv_ring *r, uint64_t from, uint64_t k)
+{
+	uint64_t p = (from + NV_SLOTS_PER_LINE - 1) &
+		     ~(uint64_t)(NV_SLOTS_PER_LINE - 1);
+
+	for (; p < from + k; p += NV_SLOTS_PER_LINE)
+		__builtin_prefetch(&r->slots[p & r->mask], 0, 3);
+}
+
+/*
+ * Pops up to n published items from head: loads them into items[], then
+ * claims them with one CAS (release: the loads happen before any producer
+ * that sees the new head overwrites the slots). With share > 1 only
+ * ready / share + 1 of the ready items seen are taken.
+ */
+size_t
+nv__ring_pop_share(nv_ring *r, void **items, size_t n, size_t share)
+{
+	struct nv_slot *slots = r->slots;
+	uint64_t mask = r->mask, pos;
+	unsigned spins = 1;
+	size_t k;
+	bool sole;
+
+	if (n == 0)
+		return 0;
+	if (n > mask + 1)
+		n = mask + 1;
+	/* Sole consumer (bias.h): head is ours, pos is never stale and the
+	 * claim is a release store instead of a CAS. */
+	sole = nv__bias_enter(&r->cbias);
+	pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 	for (;;) {
-		struct nv_slot *s = &slots[pos & mask];
-		/* Acquire pairs with the consumer's release of seq = pos
-		 * (previous lap): its read of the old item is done. */
-		uint64_t seq = seq_load(s, pos & mask);
-		int64_t dif = (int64_t)(seq - pos);
-		if (dif == 0) {
-			/* Relaxed: the CAS only decides who owns pos. */
-			if (__atomic_compare_exchange_n(&r->tail, &pos, pos + 1,
-							true, __ATOMIC_RELAXED,
-							__ATOMIC_RELAXED)) {
-				s->item = item;
-				/* Release: the item store above is visible
-				 * to whoever acquires seq == pos + 1. */
-				seq_store(s, pos & mask, pos + 1);
-				return true;
+		k = scan_published(r, pos, items, n);
+		if (k == 0) {
+			uint64_t seq = seq_load(&slots[pos & mask], pos & mask);
+			if (sole || (int64_t)(seq - (pos + 1)) < 0) {
+				if (sole)
+					nv__bias_exit(&r->cbias);
+				return 0; /* not published yet: empty */
 			}
-			/* pos now holds the tail another producer left;
-			 * back off a little so the winner's line is not
-			 * stolen back at once (contention backoff). */
-			backoff(&spins);
-		} else if (dif < 0) {
-			return false; /* a lap behind: full */
-		} else {
-			pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
+			/* A later lap: pos is stale. */
+			pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+			continue;
 		}
+		if (k == n && n >= NV_SLOTS_PER_LINE * 2)
+			read_ahead(r, pos + 2 * k, 2 * k);
+		if (share > 1 && k / share + 1 < k)
+			k = k / share + 1;
+		if (sole) {
+			/* Release: as the CAS below. */
+			__atomic_store_n(&r->head, pos + k, __ATOMIC_RELEASE);
+			nv__bias_exit(&r->cbias);
+			return k;
+		}
+		/* Release on success: the item loads above happen before a
+		 * producer that acquires head > pos reuses the slots. */
+		if (__atomic_compare_exchange_n(&r->head, &pos, pos + k, true,
+						__ATOMIC_RELEASE,
+						__ATOMIC_RELAXED))
+			return k;
+		backoff(&spins);
 	}
 }
 
 bool
 nv_ring_try_pop(nv_ring *r, void **item)
 {
-	struct nv_slot *slots = r->slots;
-	uint64_t mask = r->mask;
-	uint64_t pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-	unsigned spins = 1;
-
-	for (;;) {
-		struct nv_slot *s = &slots[pos & mask];
-		/* Acquire pairs with the producer's release of seq = pos+1. */
-		uint64_t seq = seq_load(s, pos & mask);
-		int64_t dif = (int64_t)(seq - (pos + 1));
-		if (dif == 0) {
-			if (__atomic_compare_exchange_n(&r->head, &pos, pos + 1,
-							true, __ATOMIC_RELAXED,
-							__ATOMIC_RELAXED)) {
-				*item = s->item;
-				/* Release: our read of the item happens
-				 * before the next lap's producer reuses it. */
-				seq_store(s, pos & mask, pos + mask + 1);
-				return true;
-			}
-			backoff(&spins);
-		} else if (dif < 0) {
-			return false; /* not yet published: empty */
-		} else {
-			pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-		}
-	}
-}
-
-/*
- * Claims up to n consecutive positions from *index whose slots are ready,
- * i.e. have seq == position + off (off 0: free for a producer; off 1:
- * published for a consumer). Acquire loads pair with the release stores
- * of the other side; one CAS claims the whole run (relaxed: it only
- * decides ownership). A slot not ready at the first position means full
- * (producers) or empty (consumers) unless the index moved meanwhile.
- * With share > 1 only ready / share + 1 of the ready slots seen are
- * claimed (a consumer leaving work for others without reading the
- * producers' index line). Returns the count (0: full/empty) and the first
- * position in *first.
- */
-static size_t
-claim_run(uint64_t *index, struct nv_slot *slots, uint64_t mask, size_t n,
-	  uint64_t off, size_t share, uint64_t *first)
-{
-	uint64_t pos = __atomic_load_n(index, __ATOMIC_RELAXED);
-	size_t k;
-
-	if (n > mask + 1)
-		n = mask + 1;
-	for (;;) {
-		for (k = 0; k < n; k++) {
-			uint64_t p = pos + k;
-			uint64_t seq = seq_load(&slots[p & mask], p & mask);
-			if (seq != p + off)
-				break;
-		}
-		if (k == 0) {
-			uint64_t seq = seq_load(&slots[pos & mask], pos & mask);
-			if ((int64_t)(seq - (pos + off)) < 0)
-				return 0;
-			pos = __atomic_load_n(index, __ATOMIC_RELAXED);
-			continue;
-		}
-		if (share > 1 && k / share + 1 < k)
-			k = k / share + 1;
-		if (__atomic_compare_exchange_n(index, &pos, pos + k, true,
-						__ATOMIC_RELAXED,
-						__ATOMIC_RELAXED)) {
-			*first = pos;
-			return k;
-		}
-	}
-}
-
-size_t
-nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
-{
-	struct nv_slot *slots = r->slots;
-	uint64_t mask = r->mask, pos = 0;
-	size_t k = n ? claim_run(&r->tail, slots, mask, n, 0, 1, &pos) : 0;
-
-	for (size_t i = 0; i < k; i++) {
-		struct nv_slot *s = &slots[(pos + i) & mask];
-		s->item = items[i];
-		/* Release per slot: consumers may take them one by one. */
-		seq_store(s, (pos + i) & mask, pos + i + 1);
-	}
-	return k;
-}
-
-size_t
-nv__ring_pop_share(nv_ring *r, void **items, size_t n, size_t share)
-{
-	struct nv_slot *slots = r->slots;
-	uint64_t mask = r->mask, pos = 0;
-	size_t k = n ? claim_run(&r->head, slots, mask, n, 1, share, &pos) : 0;
-
-	for (size_t i = 0; i < k; i++) {
-		struct nv_slot *s = &slots[(pos + i) & mask];
-		items[i] = s->item;
-		/* Release: the read above happens before the next lap's
-		 * producer reuses the slot. */
-		seq_store(s, (pos + i) & mask, pos + i + mask + 1);
-	}
-	return k;
+	return nv__ring_pop_share(r, item, 1, 1) == 1;
 }
 
 size_t

@@ -126,6 +126,49 @@ test_ring_bulk_partial(void **state)
 	nv_ring_destroy(r);
 }
 
+/*
+ * Room for producers comes from head (through the producers' copy of it,
+ * refreshed when the copy says full): after k pops of a full ring exactly
+ * k more items go in, whichever mix of single and bulk calls takes them,
+ * and the items that were in are never overwritten.
+ */
+static void
+test_ring_room_follows_pops(void **state)
+{
+	nv_ring *r;
+	void *in[64], *out[64];
+	uintptr_t next_in = 1, next_out = 1;
+	(void)state;
+	assert_int_equal(nv_ring_create(&r, 16), 0);
+	for (unsigned lap = 0; lap < 500; lap++) {
+		size_t k = 1 + lap % 16, got;
+		while (nv_ring_try_push(r, (void *)next_in))
+			next_in++;
+		assert_int_equal(nv_ring_size(r), 16);
+		/* Pop k: alternately one bulk call and k single calls. */
+		if (lap % 2) {
+			assert_int_equal(nv_ring_pop_bulk(r, out, k), k);
+		} else {
+			for (size_t i = 0; i < k; i++)
+				assert_true(nv_ring_try_pop(r, &out[i]));
+		}
+		for (size_t i = 0; i < k; i++)
+			assert_ptr_equal(out[i], (void *)next_out++);
+		/* Exactly k fit again; a bulk push of more takes k. */
+		for (size_t i = 0; i < 64; i++)
+			in[i] = (void *)(next_in + i);
+		got = nv_ring_push_bulk(r, in, 64);
+		assert_int_equal(got, k);
+		next_in += got;
+		assert_false(nv_ring_try_push(r, (void *)next_in));
+	}
+	/* Everything comes out in order. */
+	while (nv_ring_try_pop(r, &out[0]))
+		assert_ptr_equal(out[0], (void *)next_out++);
+	assert_int_equal(next_out, next_in);
+	nv_ring_destroy(r);
+}
+
 /* ---- validate-style stress (after ck's regressions/ck_ring validate) */
 
 #define MAGIC 0x5eedf00dcafeULL
@@ -304,6 +347,17 @@ test_ring_stress_bulk_4x4(void **state)
 }
 
 static void
+test_ring_stress_bulk_large_ring(void **state)
+{
+	(void)state;
+	/* A ring large enough for the producers' write run-ahead and the
+	 * consumers' read-ahead of full batches (ring.c), with both sides
+	 * contended. */
+	run_stress(2, 2, 2000000, true, 4096);
+	run_stress(1, 1, 2000000, true, 4096);
+}
+
+static void
 test_ring_stress_mixed_small_ring(void **state)
 {
 	(void)state;
@@ -320,11 +374,13 @@ main(void)
 		cmocka_unit_test(test_ring_fifo_full_empty),
 		cmocka_unit_test(test_ring_wraps_many_times),
 		cmocka_unit_test(test_ring_bulk_partial),
+		cmocka_unit_test(test_ring_room_follows_pops),
 		cmocka_unit_test(test_ring_stress_1x1),
 		cmocka_unit_test(test_ring_stress_2x2),
 		cmocka_unit_test(test_ring_stress_4x4),
 		cmocka_unit_test(test_ring_stress_8x8),
 		cmocka_unit_test(test_ring_stress_bulk_4x4),
+		cmocka_unit_test(test_ring_stress_bulk_large_ring),
 		cmocka_unit_test(test_ring_stress_mixed_small_ring),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,10 +14,12 @@
  * the same item (release on publish, acquire on consume), so whatever the
  * producer wrote to *item before pushing is visible to the consumer.
  *
- * Progress: the try operations never wait for another thread. A thread
- * preempted in the middle of a push or pop delays only the single slot it
- * holds; the other threads keep making progress on the other slots and a
- * try call that meets that slot returns (full/empty) instead of spinning.
+ * Progress: the try operations never wait for another thread. A producer
+ * preempted in the middle of a push delays only the single slot it
+ * claimed: the other threads keep making progress on the other slots and a
+ * pop that meets that slot returns empty instead of spinning. A pop holds
+ * nothing while it runs (its claim is its last step), so a preempted
+ * consumer delays nobody.
  *
  * Ownership: the ring stores pointers; it never frees or touches what they
  * point at. NULL is a valid item.

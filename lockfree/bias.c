@@ -1,0 +1,55 @@
+/*
+ * bias.c - the rare side of owner-biased claiming (lockfree/bias.h).
+ */
+#include "lockfree/bias.h"
+
+#include <sched.h>
+
+__thread char nv__bias_self __attribute__((tls_model("initial-exec")));
+
+void
+nv__bias_init(struct nv_bias *b)
+{
+	nv__asym_init();
+	b->owner = NULL;
+	b->busy = 0;
+#ifdef NUVOM_TSAN
+	b->state = NV_BIAS_ON; /* seq_cst on both sides (bias.h) */
+#else
+	b->state = nv__asym_ok ? NV_BIAS_ON : NV_BIAS_OFF;
+#endif
+}
+
+void
+nv__bias_revoke(struct nv_bias *b)
+{
+	uint32_t on = NV_BIAS_ON;
+
+	if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == NV_BIAS_OFF)
+		return;
+	/* The rare side: REVOKING (whoever gets here first stores it; the
+	 * others see it), then a barrier on every running thread of the
+	 * process, then look at busy (bias.h). Every thread that finds the
+	 * side not OFF runs this itself before it may CAS. */
+	__atomic_compare_exchange_n(&b->state, &on, NV_BIAS_REVOKING, false,
+				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	/* nv__asym_heavy fails only if membarrier fails after it was
+	 * registered (never seen); retrying keeps the pairing sound. */
+	while (!nv__asym_heavy())
+		sched_yield();
+	/* Acquire pairs with the owner's release of busy = 0: its last
+	 * plain index store is visible before we CAS that index. */
+	for (unsigned spins = 0;
+	     __atomic_load_n(&b->busy, __ATOMIC_SEQ_CST) != 0; spins++) {
+		if (spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+			__builtin_ia32_pause();
+#endif
+		} else {
+			sched_yield(); /* the owner was preempted mid-claim */
+		}
+	}
+	/* Release: what the acquire of busy == 0 made visible (the owner's
+	 * last index store) is visible to whoever acquires OFF. */
+	__atomic_store_n(&b->state, NV_BIAS_OFF, __ATOMIC_RELEASE);
+}
