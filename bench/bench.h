@@ -27,6 +27,7 @@ typedef struct nvb_ctx {
 	int gate_fail; /* gate checks failed so far */
 	int gate_run;  /* gate checks run */
 	int target_run, target_miss; /* targets: reported, never fatal */
+	bool confirming; /* this process re-measures a missed gate */
 } nvb_ctx;
 
 typedef void (*nvb_suite_fn)(nvb_ctx *ctx);

@@ -279,7 +279,7 @@ suite_ring(nvb_ctx *ctx)
 		 * for the gated 1P/1C and 2P/2C, 5 for the split placement,
 		 * 3 for 4P/4C. */
 		int qreps = c < 2 ? 7 : c == 2 ? 3 : 5;
-		if (ctx->quick && reps > qreps)
+		if (ctx->quick)
 			reps = qreps;
 		for (int rep = 0; rep < reps; rep++)
 			for (int k = 0; k < I_N; k++) {

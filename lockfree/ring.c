@@ -38,9 +38,21 @@
  * stealing a line the other side is using: a producer write-prefetches the
  * line NV_RING_AHEAD positions on (slots the consumers are done with), a
  * bulk pop that found a full batch read-prefetches the next two batches'
- * lines (slots the producers already filled). This is what takes the
- * single ops past the textbook queue at 1P/1C: both pay about one line
- * transfer per 4 items, ours without waiting for it (bench/README.md).
+ * lines (slots the producers already filled). Both queues pay about one
+ * line transfer per 4 items; ours does not wait for it.
+ *
+ * Owner bias (lockfree/bias.h): each side starts biased to the first
+ * thread that claims on it, which then claims with a plain load and store
+ * of its index instead of a locked CAS (the locked instruction, with the
+ * store-buffer drain it forces, was most of a single op's cost). The
+ * first claim by a second thread on that side revokes the bias for good
+ * (an asymmetric handshake: membarrier on the revoker, two plain stores
+ * per claim on the owner). A one-producer or one-consumer side, common in
+ * practice (a dispatcher thread, a single worker), never pays an atomic
+ * read-modify-write; shared sides run exactly the CAS protocol above.
+ * While the consumers' side is biased its owner keeps its position in
+ * cpos, on its own line, and only stores head: a producer polling head
+ * on a full ring then delays the owner's store, never its loads.
  *
  * Memory ordering (see each atomic below):
  *  - producer: store item (relaxed), store-release seq = q + 1;
@@ -53,6 +65,9 @@
  *    CASes on head continue the release sequence of the pop of p, so the
  *    consumer's item load happens-before the producer's overwrite.
  *  The CAS on tail is relaxed: it only arbitrates ownership of a position.
+ *  A biased owner's plain index store takes the place of its CAS: head is
+ *  stored with release (as the pop's CAS), tail relaxed (as the push's);
+ *  bias.h orders a revoker's first CAS after the owner's last store.
  */
 #include "nuvom/ring.h"
 #include "lockfree/ring_int.h"
@@ -99,9 +114,14 @@ struct nv_ring {
 	uint64_t tail __attribute__((aligned(NV_CACHELINE))); /* atomic */
 	uint64_t head_cache;                                  /* atomic */
 	struct nv_bias pbias;
-	/* Consumers' line: their index and their bias. */
+	/* Consumers' index, alone on its line: producers read it when
+	 * their copy says full. */
 	uint64_t head __attribute__((aligned(NV_CACHELINE))); /* atomic */
-	struct nv_bias cbias;
+	/* The consumers' bias and the sole consumer's own copy of head, on
+	 * a line producers never read: a producer polling head while the
+	 * ring is full does not make the sole consumer miss on its loads. */
+	struct nv_bias cbias __attribute__((aligned(NV_CACHELINE)));
+	uint64_t cpos; /* = head while the consumer side is biased */
 	char pad_[NV_CACHELINE - sizeof(uint64_t) - sizeof(struct nv_bias)];
 };
 
@@ -138,7 +158,7 @@ nv_ring_create(nv_ring **out, size_t capacity)
 	}
 	r->cap = cap;
 	r->mask = cap - 1;
-	r->head = r->tail = r->head_cache = 0;
+	r->head = r->tail = r->head_cache = r->cpos = 0;
 	nv__bias_init(&r->pbias);
 	nv__bias_init(&r->cbias);
 	/* Rings too small for a run-ahead of a few lines do without. */
@@ -389,7 +409,7 @@ nv__ring_pop_share(nv_ring *r, void **items, size_t n, size_t share)
 	/* Sole consumer (bias.h): head is ours, pos is never stale and the
 	 * claim is a release store instead of a CAS. */
 	sole = nv__bias_enter(&r->cbias);
-	pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	pos = sole ? r->cpos : __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 	for (;;) {
 		k = scan_published(r, pos, items, n);
 		if (k == 0) {
@@ -408,7 +428,10 @@ nv__ring_pop_share(nv_ring *r, void **items, size_t n, size_t share)
 		if (share > 1 && k / share + 1 < k)
 			k = k / share + 1;
 		if (sole) {
-			/* Release: as the CAS below. */
+			/* cpos: only the owner touches it (bias.h orders a
+			 * revoker after our last claim). Release on head: as
+			 * the CAS below. */
+			r->cpos = pos + k;
 			__atomic_store_n(&r->head, pos + k, __ATOMIC_RELEASE);
 			nv__bias_exit(&r->cbias);
 			return k;
