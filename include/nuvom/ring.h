@@ -19,7 +19,11 @@
  * claimed: the other threads keep making progress on the other slots and a
  * pop that meets that slot returns empty instead of spinning. A pop holds
  * nothing while it runs (its claim is its last step), so a preempted
- * consumer delays nobody.
+ * consumer delays nobody. One exception, once per side of a ring: each
+ * side starts owned by the first thread that uses it (it claims without
+ * atomic read-modify-writes); the first call by a second thread on that
+ * side switches it to shared mode and waits, if the owner is inside its
+ * few-instruction claim at that moment, until that claim is done.
  *
  * Ownership: the ring stores pointers; it never frees or touches what they
  * point at. NULL is a valid item.
