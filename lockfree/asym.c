@@ -36,8 +36,8 @@ nv__asym_init(void)
 bool
 nv__asym_heavy(void)
 {
-	/* Without membarrier both sides are seq_cst (the callers' own
-	 * store and loads around this call are seq_cst): nothing to add. */
+	/* Without membarrier the callers use seq_cst on both sides (or,
+	 * for the ring's bias, no light side at all): nothing to add. */
 	if (!nv__asym_ok)
 		return true;
 #ifdef NUVOM_TSAN

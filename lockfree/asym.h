@@ -14,9 +14,12 @@
  *
  * nv__asym_init() registers the process once (Linux >= 4.14). Where that
  * fails, and in ThreadSanitizer builds (TSan does not model membarrier),
- * nv__asym_ok stays false and both sides fall back to seq_cst, which is
- * always correct. The flag is written once, before any thread that reads
- * it is created (engine open), and only read after.
+ * nv__asym_ok stays false and the callers do without the light side:
+ * the eventcounts (park.h) use seq_cst on both sides, the ring's owner
+ * bias (bias.h) is off (seq_cst on both sides in TSan builds). The flag
+ * is written once, under pthread_once, by engine open or the first
+ * nv_ring_create; its readers reach it through those calls or through
+ * the ring or engine pointer they were handed.
  */
 #ifndef NV_LOCKFREE_ASYM_H
 #define NV_LOCKFREE_ASYM_H

@@ -4,6 +4,7 @@
 #include "lockfree/bias.h"
 
 #include <sched.h>
+#include <time.h>
 
 __thread char nv__bias_self __attribute__((tls_model("initial-exec")));
 
@@ -34,9 +35,14 @@ nv__bias_revoke(struct nv_bias *b)
 	__atomic_compare_exchange_n(&b->state, &on, NV_BIAS_REVOKING, false,
 				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 	/* nv__asym_heavy fails only if membarrier fails after it was
-	 * registered (never seen); retrying keeps the pairing sound. */
-	while (!nv__asym_heavy())
-		sched_yield();
+	 * registered (never seen; a seccomp filter installed later could do
+	 * it). Then wait 10 ms instead: an owner's busy = 1 leaves its store
+	 * buffer within microseconds while it runs, and a context switch
+	 * drains it, so after that our load below sees it. */
+	if (!nv__asym_heavy()) {
+		struct timespec ms10 = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ms10, NULL);
+	}
 	/* Acquire pairs with the owner's release of busy = 0: its last
 	 * plain index store is visible before we CAS that index. */
 	for (unsigned spins = 0;
@@ -45,8 +51,13 @@ nv__bias_revoke(struct nv_bias *b)
 #if defined(__x86_64__) || defined(__i386__)
 			__builtin_ia32_pause();
 #endif
-		} else {
+		} else if (spins < 128) {
 			sched_yield(); /* the owner was preempted mid-claim */
+		} else {
+			/* Sleep, so a preempted owner gets the CPU even
+			 * when this thread outranks it (SCHED_FIFO). */
+			struct timespec us50 = { 0, 50 * 1000 };
+			nanosleep(&us50, NULL);
 		}
 	}
 	/* Release: what the acquire of busy == 0 made visible (the owner's

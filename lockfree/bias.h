@@ -23,13 +23,20 @@
  * only saw the state change, without its own membarrier, could read a
  * stale busy == 0 while the owner is mid-claim). The owner pays two plain
  * stores and a load on its own line per claim. The wait of a revocation
- * lasts the few instructions of an owner's claim, longer only if the
- * owner is preempted inside them; it happens once per ring side.
+ * lasts the owner's claim (a few instructions; for a bulk pop, the scan
+ * of its batch), longer only if the owner is preempted inside it; it
+ * happens once per ring side.
+ *
+ * Not async-signal-safe: a signal handler that claims on a side its own
+ * thread owns, while that thread is inside a claim, would take the same
+ * position twice (nuvom/ring.h says so).
  *
  * Without membarrier the bias is off from the start (the light side would
  * need a full fence, which costs what the CAS costs). ThreadSanitizer
  * builds keep the bias with seq_cst accesses on both sides (a correct
- * symmetric Dekker that TSan can check) so the protocol is tested there.
+ * symmetric Dekker that TSan can check): the state machine and the busy
+ * hand-off are checked there, the membarrier pairing of release builds
+ * by the stress tests (tests/test_ring_bias.c).
  */
 #ifndef NV_LOCKFREE_BIAS_H
 #define NV_LOCKFREE_BIAS_H

@@ -195,9 +195,13 @@ room_at(nv_ring *r, uint64_t pos, uint64_t want)
 
 	if (used >= 0 && (uint64_t)used + want <= r->cap)
 		return want;
-	/* Acquire pairs with the consumers' release CAS on head. */
+	/* Acquire pairs with the consumers' release CAS on head. The copy
+	 * is rewritten only when it moves forward (no store to the
+	 * producers' line while they poll a full ring). */
+	uint64_t hc = h;
 	h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-	__atomic_store_n(&r->head_cache, h, __ATOMIC_RELEASE);
+	if ((int64_t)(h - hc) > 0)
+		__atomic_store_n(&r->head_cache, h, __ATOMIC_RELEASE);
 	used = (int64_t)(pos - h);
 	if (used < 0)
 		return want; /* pos is stale: the CAS will fail */

@@ -23,7 +23,11 @@
  * side starts owned by the first thread that uses it (it claims without
  * atomic read-modify-writes); the first call by a second thread on that
  * side switches it to shared mode and waits, if the owner is inside its
- * few-instruction claim at that moment, until that claim is done.
+ * claim at that moment (a few instructions, or the scan of a bulk pop's
+ * batch), until that claim is done.
+ *
+ * Not async-signal-safe: a signal handler must not call these on a ring
+ * that the thread it interrupted may be in the middle of using.
  *
  * Ownership: the ring stores pointers; it never frees or touches what they
  * point at. NULL is a valid item.
