@@ -27,9 +27,9 @@
  * of its batch), longer only if the owner is preempted inside it; it
  * happens once per ring side.
  *
- * Not async-signal-safe: a signal handler that claims on a side its own
- * thread owns, while that thread is inside a claim, would take the same
- * position twice (nuvom/ring.h says so).
+ * Signal handlers: a handler that claims on a side its own thread owns
+ * while that thread is inside a claim gets NV_BIAS_NESTED (the ring
+ * reports full or empty) instead of taking the same position twice.
  *
  * Without membarrier the bias is off from the start (the light side would
  * need a full fence, which costs what the CAS costs). ThreadSanitizer
@@ -72,12 +72,25 @@ void nv__bias_init(struct nv_bias *b);
  * nv__bias_enter; runs while a side changes mode, then never again). */
 void nv__bias_revoke(struct nv_bias *b);
 
+/* What nv__bias_enter allows the caller. */
+enum {
+	NV_BIAS_CAS = 0,    /* claim with CAS (bias off, or revoked now) */
+	NV_BIAS_SOLE = 1,   /* owner: plain claim, then nv__bias_exit */
+	NV_BIAS_NESTED = 2, /* a signal handler interrupted this thread's
+			     * own claim on this side: claim nothing */
+};
+
 /*
- * True when the calling thread owns the side and may claim with plain
- * accesses until nv__bias_exit; false: claim with CAS (the bias is off,
- * or revoked, by this call if another thread owned it).
+ * Decides how the calling thread claims on this side: NV_BIAS_SOLE when
+ * it owns the side (plain accesses until nv__bias_exit), NV_BIAS_CAS
+ * otherwise (the bias is off, or revoked by this call if another thread
+ * owned it). NV_BIAS_NESTED: the caller is a signal handler that
+ * interrupted its own thread in the middle of a plain claim on this side;
+ * neither a plain claim nor a CAS is safe until that claim ends (and a
+ * revocation would wait for it forever), so the caller reports full or
+ * empty.
  */
-static inline bool
+static inline int
 nv__bias_enter(struct nv_bias *b)
 {
 	const void *me = &nv__bias_self, *owner;
@@ -86,13 +99,19 @@ nv__bias_enter(struct nv_bias *b)
 	 * the handshake below. */
 	uint32_t st = __atomic_load_n(&b->state, __ATOMIC_ACQUIRE);
 
+	/* OFF: no owner is inside a plain claim (a revoker saw busy == 0
+	 * after REVOKING, and an owner that enters later backs off). */
 	if (st == NV_BIAS_OFF)
-		return false;
+		return NV_BIAS_CAS;
+	owner = __atomic_load_n(&b->owner, __ATOMIC_RELAXED);
+	/* Our own busy flag, set by the code this handler interrupted:
+	 * a thread sees its own stores in program order. */
+	if (owner == me && __atomic_load_n(&b->busy, __ATOMIC_RELAXED))
+		return NV_BIAS_NESTED;
 	if (st == NV_BIAS_REVOKING) {
 		nv__bias_revoke(b);
-		return false;
+		return NV_BIAS_CAS;
 	}
-	owner = __atomic_load_n(&b->owner, __ATOMIC_RELAXED);
 	if (owner != me) {
 		const void *none = NULL;
 		/* First claimant takes the bias; acquire pairs with nothing
@@ -102,7 +121,7 @@ nv__bias_enter(struct nv_bias *b)
 						 __ATOMIC_ACQ_REL,
 						 __ATOMIC_ACQUIRE)) {
 			nv__bias_revoke(b);
-			return false;
+			return NV_BIAS_CAS;
 		}
 	}
 	/* The light side of the handshake: busy = 1 must be visible to a
@@ -113,9 +132,9 @@ nv__bias_enter(struct nv_bias *b)
 	if (__atomic_load_n(&b->state, NV_BIAS_LIGHT) != NV_BIAS_ON) {
 		__atomic_store_n(&b->busy, 0, __ATOMIC_RELEASE);
 		nv__bias_revoke(b);
-		return false;
+		return NV_BIAS_CAS;
 	}
-	return true;
+	return NV_BIAS_SOLE;
 }
 
 /* Ends an owner's claim. Release: the index store of the claim is visible

@@ -318,7 +318,10 @@ claim_push(nv_ring *r, uint64_t n, uint64_t *first)
 
 	if (n > r->cap)
 		n = r->cap;
-	if (nv__bias_enter(&r->pbias)) {
+	switch (nv__bias_enter(&r->pbias)) {
+	case NV_BIAS_NESTED:
+		return 0; /* a signal handler inside our own claim: full */
+	case NV_BIAS_SOLE: {
 		/* Sole producer: tail is ours, no CAS. */
 		pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 		uint64_t k = room_at(r, pos, n);
@@ -327,6 +330,9 @@ claim_push(nv_ring *r, uint64_t n, uint64_t *first)
 		nv__bias_exit(&r->pbias);
 		*first = pos;
 		return k;
+	}
+	default:
+		break; /* shared side: CAS below */
 	}
 	pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 	for (;;) {
@@ -404,6 +410,7 @@ nv__ring_pop_share(nv_ring *r, void **items, size_t n, size_t share)
 	uint64_t mask = r->mask, pos;
 	unsigned spins = 1;
 	size_t k;
+	int mode;
 	bool sole;
 
 	if (n == 0)
@@ -412,7 +419,10 @@ nv__ring_pop_share(nv_ring *r, void **items, size_t n, size_t share)
 		n = mask + 1;
 	/* Sole consumer (bias.h): head is ours, pos is never stale and the
 	 * claim is a release store instead of a CAS. */
-	sole = nv__bias_enter(&r->cbias);
+	mode = nv__bias_enter(&r->cbias);
+	if (mode == NV_BIAS_NESTED)
+		return 0; /* a signal handler inside our own claim: empty */
+	sole = mode == NV_BIAS_SOLE;
 	pos = sole ? r->cpos : __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 	for (;;) {
 		k = scan_published(r, pos, items, n);

@@ -8,6 +8,8 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -258,6 +260,183 @@ test_bias_handover_race_bulk(void **state)
 	race_rounds((unsigned)nv_test_scaled(400), 5000, true, 64);
 }
 
+/* ---- signal handlers on the owner's thread: a handler that interrupts
+ * its own thread's claim must not take the same position twice (the ring
+ * answers full / empty for that call instead). */
+
+#define SIG_SECS 1
+
+static nv_ring *sig_ring;
+static unsigned char *sig_seen; /* one byte per item id */
+static uint64_t sig_n;          /* ids are 1..sig_n */
+static volatile sig_atomic_t sig_bad;
+static uint64_t sig_next;       /* handler's next id to push (test B) */
+static volatile uint64_t sig_pushed; /* handler pushes that went in */
+
+static void
+sig_note(void *p)
+{
+	uint64_t v = (uintptr_t)p;
+	if (v == 0 || v > sig_n || sig_seen[v - 1]++)
+		sig_bad = 1;
+}
+
+static void
+on_alarm_pop(int sig)
+{
+	void *p;
+	(void)sig;
+	if (nv_ring_try_pop(sig_ring, &p))
+		sig_note(p);
+}
+
+static void
+on_alarm_push(int sig)
+{
+	(void)sig;
+	if (sig_next <= sig_n &&
+	    nv_ring_try_push(sig_ring, (void *)(uintptr_t)sig_next)) {
+		sig_next++;
+		sig_pushed = sig_pushed + 1;
+	}
+}
+
+static void
+alarm_every_50us(void (*fn)(int))
+{
+	struct sigaction sa;
+	struct itimerval it = { { 0, 50 }, { 0, 50 } };
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fn;
+	sa.sa_flags = SA_RESTART;
+	assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
+	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+}
+
+static void
+alarm_off(void)
+{
+	struct itimerval zero;
+	memset(&zero, 0, sizeof(zero));
+	setitimer(ITIMER_REAL, &zero, NULL);
+	signal(SIGALRM, SIG_IGN);
+}
+
+/* Starts fn on a thread that never takes SIGALRM. */
+static pthread_t
+start_masked(void *(*fn)(void *), void *arg)
+{
+	sigset_t set, old;
+	pthread_t th;
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	assert_int_equal(pthread_create(&th, NULL, fn, arg), 0);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return th;
+}
+
+static void *
+sig_producer(void *arg)
+{
+	uint64_t *stop = arg;
+	for (uint64_t i = 1; i <= sig_n;) {
+		if (nv_ring_try_push(sig_ring, (void *)(uintptr_t)i))
+			i++;
+		else if (__atomic_load_n(stop, __ATOMIC_ACQUIRE))
+			break;
+	}
+	return NULL;
+}
+
+/* Test A: the main thread owns the consumers' side and pops; the
+ * handler pops on the same thread. */
+static void
+test_bias_signal_handler_pops(void **state)
+{
+	uint64_t stop = 0;
+	void *p;
+	(void)state;
+	sig_n = nv_test_scaled(4000000);
+	sig_seen = calloc(sig_n, 1);
+	sig_bad = 0;
+	assert_int_equal(nv_ring_create(&sig_ring, 1024), 0);
+	(void)nv_ring_try_pop(sig_ring, &p); /* take the consumers' side */
+	pthread_t th = start_masked(sig_producer, &stop);
+	alarm_every_50us(on_alarm_pop);
+	uint64_t end = nv_test_clock_ns(CLOCK_MONOTONIC) +
+		       (uint64_t)SIG_SECS * 1000000000u;
+	while (nv_test_clock_ns(CLOCK_MONOTONIC) < end)
+		if (nv_ring_try_pop(sig_ring, &p))
+			sig_note(p);
+	alarm_off();
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	/* Drain until the producer is done and the ring is empty. */
+	for (;;) {
+		if (nv_ring_try_pop(sig_ring, &p))
+			sig_note(p);
+		else if (pthread_tryjoin_np(th, NULL) == 0)
+			break;
+	}
+	while (nv_ring_try_pop(sig_ring, &p))
+		sig_note(p);
+	assert_int_equal(sig_bad, 0);
+	nv_ring_destroy(sig_ring);
+	free(sig_seen);
+}
+
+static void *
+sig_consumer(void *arg)
+{
+	uint64_t *stop = arg;
+	void *p;
+	for (;;) {
+		if (nv_ring_try_pop(sig_ring, &p))
+			sig_note(p);
+		else if (__atomic_load_n(stop, __ATOMIC_ACQUIRE) &&
+			 nv_ring_size(sig_ring) == 0)
+			break;
+	}
+	return NULL;
+}
+
+/* Test B: the main thread owns the producers' side and pushes the low
+ * half of the ids; the handler pushes the high half on the same thread. */
+static void
+test_bias_signal_handler_pushes(void **state)
+{
+	uint64_t stop = 0, mine = 0, half;
+	(void)state;
+	sig_n = nv_test_scaled(4000000);
+	half = sig_n / 2;
+	sig_seen = calloc(sig_n, 1);
+	sig_bad = 0;
+	sig_next = half + 1;
+	sig_pushed = 0;
+	assert_int_equal(nv_ring_create(&sig_ring, 1024), 0);
+	assert_true(nv_ring_try_push(sig_ring, (void *)(uintptr_t)1));
+	mine = 1; /* the main thread owns the producers' side */
+	pthread_t th = start_masked(sig_consumer, &stop);
+	alarm_every_50us(on_alarm_push);
+	uint64_t end = nv_test_clock_ns(CLOCK_MONOTONIC) +
+		       (uint64_t)SIG_SECS * 1000000000u;
+	while (mine < half && nv_test_clock_ns(CLOCK_MONOTONIC) < end)
+		if (nv_ring_try_push(sig_ring, (void *)(uintptr_t)(mine + 1)))
+			mine++;
+	alarm_off();
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(sig_bad, 0);
+	/* Exactly what went in came out: ids 1..mine and half+1..sig_next-1. */
+	for (uint64_t v = 1; v <= sig_n; v++) {
+		bool in = v <= mine || (v > half && v < sig_next);
+		assert_int_equal(sig_seen[v - 1], in ? 1 : 0);
+	}
+	assert_int_equal(sig_next - (half + 1), sig_pushed);
+	nv_ring_destroy(sig_ring);
+	free(sig_seen);
+}
+
 int
 main(void)
 {
@@ -265,6 +444,8 @@ main(void)
 		cmocka_unit_test(test_bias_handover_in_order),
 		cmocka_unit_test(test_bias_handover_race_single),
 		cmocka_unit_test(test_bias_handover_race_bulk),
+		cmocka_unit_test(test_bias_signal_handler_pops),
+		cmocka_unit_test(test_bias_signal_handler_pushes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

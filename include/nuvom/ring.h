@@ -26,8 +26,11 @@
  * claim at that moment (a few instructions, or the scan of a bulk pop's
  * batch), until that claim is done.
  *
- * Not async-signal-safe: a signal handler must not call these on a ring
- * that the thread it interrupted may be in the middle of using.
+ * Signal handlers may call the try and bulk operations. A handler that
+ * interrupted its own thread in the middle of a push (pop) on the same
+ * ring, while that thread is the ring's only producer (consumer), gets
+ * full (empty) for that call rather than a position the interrupted call
+ * is taking.
  *
  * Ownership: the ring stores pointers; it never frees or touches what they
  * point at. NULL is a valid item.
