@@ -7,9 +7,9 @@
  * consumer on CPU 1); 4P/4C on 2 cores means more threads than cores, the
  * case where a producer preempted mid-push must not stall the others.
  * Try-queues back off exponentially then yield when full/empty (see
- * backoff); the condvar queue blocks. Implementations are interleaved within each repetition and the
- * median of the repetitions is reported, with ratios against the baselines
- * measured in the same run.
+ * backoff); the condvar queue blocks. Implementations are interleaved
+ * within each repetition and the median of the repetitions is reported,
+ * with ratios against the baselines measured in the same run.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -19,6 +19,7 @@
 
 #include "baseline_queues.h"
 #include "bench.h"
+#include "lockfree/relax.h"
 
 #define BULK 32
 
@@ -49,14 +50,6 @@ struct thr {
 	pthread_t th;
 };
 
-static inline void
-cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
 /*
  * After a failed try (full / empty): exponential backoff, 1, 2, 4 .. 64
  * pauses, and a yield after 16 failures in a row (the caller resets
@@ -71,7 +64,7 @@ backoff(unsigned *fails)
 	unsigned n = 1u << (*fails < 6 ? *fails : 6);
 
 	for (unsigned i = 0; i < n; i++)
-		cpu_relax();
+		nv__cpu_relax();
 	if (++*fails >= 16) {
 		*fails = 0;
 		sched_yield();

@@ -2,6 +2,7 @@
  * bias.c - the rare side of owner-biased claiming (lockfree/bias.h).
  */
 #include "lockfree/bias.h"
+#include "lockfree/relax.h"
 
 #include <sched.h>
 #include <time.h>
@@ -48,9 +49,7 @@ nv__bias_revoke(struct nv_bias *b)
 	for (unsigned spins = 0;
 	     __atomic_load_n(&b->busy, __ATOMIC_SEQ_CST) != 0; spins++) {
 		if (spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-			__builtin_ia32_pause();
-#endif
+			nv__cpu_relax();
 		} else if (spins < 128) {
 			sched_yield(); /* the owner was preempted mid-claim */
 		} else {

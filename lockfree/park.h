@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "lockfree/asym.h"
+#include "lockfree/relax.h"
 
 typedef struct nv_ec {
 	uint32_t seq;     /* futex word, atomic */
@@ -164,16 +165,6 @@ nv__ec_notify_light(nv_ec *ec, int n)
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&ec->waiters, __ATOMIC_RELAXED) != 0)
 		nv__ec_wake(ec, n);
-}
-
-static inline void
-nv__cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
 }
 
 #endif /* NV_LOCKFREE_PARK_H */

@@ -76,6 +76,7 @@
 
 #include "base/alloc.h"
 #include "lockfree/bias.h"
+#include "lockfree/relax.h"
 #include "nuvom/error.h"
 
 #define NV_CACHELINE 64
@@ -90,11 +91,8 @@
 static inline void
 backoff(unsigned *spins)
 {
-	for (unsigned i = 0; i < *spins; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-		__builtin_ia32_pause();
-#endif
-	}
+	for (unsigned i = 0; i < *spins; i++)
+		nv__cpu_relax();
 	if (*spins < 16)
 		*spins <<= 1;
 }
@@ -210,6 +208,30 @@ room_at(nv_ring *r, uint64_t pos, uint64_t want)
 	return r->cap - (uint64_t)used < want ? r->cap - (uint64_t)used : want;
 }
 
+/* The first position at or after p whose slot starts a cache line (the
+ * slot array is line-aligned). */
+static inline uint64_t
+line_start_from(uint64_t p)
+{
+	return (p + NV_SLOTS_PER_LINE - 1) & ~(uint64_t)(NV_SLOTS_PER_LINE - 1);
+}
+
+/*
+ * The contiguous piece of the slot array that positions pos.. occupy, at
+ * most left of them (a run of positions is one piece, or two around the
+ * wrap). Returns the piece's length; *stored is the stored sequence of a
+ * published slot anywhere in it (position + 1 - index is constant within
+ * a piece, see seq_load).
+ */
+static inline uint64_t
+piece_at(const nv_ring *r, uint64_t pos, uint64_t left, uint64_t *stored)
+{
+	uint64_t idx = pos & r->mask;
+
+	*stored = pos + 1 - idx;
+	return r->cap - idx < left ? r->cap - idx : left;
+}
+
 /* A hint that this thread will soon write the line at p (read for
  * ownership now, not when the store needs it). No semantic effect. */
 static inline void
@@ -237,32 +259,25 @@ static inline void
 run_ahead(nv_ring *r, uint64_t first, uint64_t k)
 {
 	uint64_t h = __atomic_load_n(&r->head_cache, __ATOMIC_RELAXED);
-	uint64_t p = (first + NV_SLOTS_PER_LINE - 1) &
-		     ~(uint64_t)(NV_SLOTS_PER_LINE - 1);
 
-	for (; p < first + k; p += NV_SLOTS_PER_LINE) {
+	for (uint64_t p = line_start_from(first); p < first + k;
+	     p += NV_SLOTS_PER_LINE) {
 		uint64_t a = p + r->ahead;
 		if (a - h < r->cap)
 			prefetch_write(&r->slots[a & r->mask]);
 	}
 }
 
-/*
- * Stores items[0..k) at positions first.. and publishes each. The run is
- * walked as at most two contiguous pieces of the slot array (before and
- * after the wrap); within a piece every slot gets the same stored
- * sequence (position + 1 - index is constant there, see seq_load).
- */
+/* Stores items[0..k) at positions first.. and publishes each, piece by
+ * piece (piece_at). */
 static inline void
 fill(nv_ring *r, uint64_t first, void *const *items, uint64_t k)
 {
 	if (r->ahead)
 		run_ahead(r, first, k);
 	while (k) {
-		uint64_t idx = first & r->mask;
-		uint64_t len = r->cap - idx < k ? r->cap - idx : k;
-		uint64_t stored = first + 1 - idx;
-		struct nv_slot *s = &r->slots[idx];
+		uint64_t stored, len = piece_at(r, first, k, &stored);
+		struct nv_slot *s = &r->slots[first & r->mask];
 		for (uint64_t i = 0; i < len; i++) {
 			/* Relaxed: a consumer of the previous lap may still
 			 * load the old item speculatively; its claim then
@@ -283,7 +298,7 @@ fill(nv_ring *r, uint64_t first, void *const *items, uint64_t k)
 /*
  * Loads the items of the published positions pos, pos + 1, .. (at most
  * n) into items[]; stops at the first slot not published for its
- * position. Returns how many. Walks contiguous pieces as fill does.
+ * position. Returns how many. Walks pieces (piece_at) as fill does.
  */
 static inline size_t
 scan_published(const nv_ring *r, uint64_t pos, void **items, size_t n)
@@ -291,10 +306,8 @@ scan_published(const nv_ring *r, uint64_t pos, void **items, size_t n)
 	size_t k = 0;
 
 	while (k < n) {
-		uint64_t idx = (pos + k) & r->mask;
-		uint64_t len = r->cap - idx < n - k ? r->cap - idx : n - k;
-		uint64_t stored = pos + k + 1 - idx;
-		struct nv_slot *s = &r->slots[idx];
+		uint64_t stored, len = piece_at(r, pos + k, n - k, &stored);
+		struct nv_slot *s = &r->slots[(pos + k) & r->mask];
 		for (uint64_t i = 0; i < len; i++) {
 			/* Acquire pairs with the producer's release of this
 			 * seq: the item load below sees its item. */
@@ -390,10 +403,8 @@ nv_ring_push_bulk(nv_ring *r, void *const *items, size_t n)
 static inline void
 read_ahead(const nv_ring *r, uint64_t from, uint64_t k)
 {
-	uint64_t p = (from + NV_SLOTS_PER_LINE - 1) &
-		     ~(uint64_t)(NV_SLOTS_PER_LINE - 1);
-
-	for (; p < from + k; p += NV_SLOTS_PER_LINE)
+	for (uint64_t p = line_start_from(from); p < from + k;
+	     p += NV_SLOTS_PER_LINE)
 		__builtin_prefetch(&r->slots[p & r->mask], 0, 3);
 }
 
@@ -426,13 +437,14 @@ nv__ring_pop_share(nv_ring *r, void **items, size_t n, size_t share)
 	pos = sole ? r->cpos : __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 	for (;;) {
 		k = scan_published(r, pos, items, n);
+		if (k == 0 && sole) {
+			nv__bias_exit(&r->cbias);
+			return 0; /* head is ours, so pos is current: empty */
+		}
 		if (k == 0) {
 			uint64_t seq = seq_load(&slots[pos & mask], pos & mask);
-			if (sole || (int64_t)(seq - (pos + 1)) < 0) {
-				if (sole)
-					nv__bias_exit(&r->cbias);
+			if ((int64_t)(seq - (pos + 1)) < 0)
 				return 0; /* not published yet: empty */
-			}
 			/* A later lap: pos is stale. */
 			pos = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 			continue;
